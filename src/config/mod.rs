@@ -1,0 +1,588 @@
+//! Configuration: one main TOML file plus a directory of feed files.
+//!
+//! Loading is two passes. serde (with `deny_unknown_fields`) turns each file into
+//! its raw shape; then [`validate`] checks every value and turns the raw shapes
+//! into the typed [`Config`] the rest of the service uses. Both passes report
+//! *every* problem as `file:line: key: message`, so an operator fixes a broken
+//! config in one round instead of one error per restart.
+
+pub mod locate;
+pub mod units;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::adapters::{AdapterKind, JsonMapping};
+use crate::feeds::window::ActiveWindow;
+
+pub use units::{parse_bytes, parse_duration};
+
+/// Everything the service needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main file this was read from (None for the built-in demo).
+    pub source: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub feeds_dir: PathBuf,
+    pub state_dir: Option<PathBuf>,
+    pub limits: Limits,
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// Bounds that keep one client, one feed or one burst from costing the server
+/// more than its share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest client → server WebSocket message; larger ones close the socket with 1009.
+    pub max_message_bytes: usize,
+    pub max_topics_per_client: usize,
+    /// Ping and application heartbeat interval; a peer silent for two is dropped.
+    pub heartbeat: Duration,
+    /// How long one frame may wait for a client's socket before the client is
+    /// closed with 1013: a reader that stopped reading must not hold memory.
+    pub send_timeout: Duration,
+    /// Replay ring for `since` resume: at most this many events…
+    pub ring_capacity: usize,
+    /// …and none older than this.
+    pub ring_max_age: Duration,
+    /// Events a slow client may fall behind the broadcast before it is resynced.
+    pub broadcast_capacity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4096,
+            max_topics_per_client: 64,
+            heartbeat: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(10),
+            ring_capacity: 10_000,
+            ring_max_age: Duration::from_secs(15 * 60),
+            broadcast_capacity: 1024,
+        }
+    }
+}
+
+/// When a feed is polled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// A plain interval ("15s").
+    Every(Duration),
+    /// A 6-field cron expression, seconds first, as tokio-cron-scheduler reads it.
+    Cron(String),
+}
+
+/// Extra request headers. Often an API key: its values are never printed.
+#[derive(Clone, PartialEq, Default)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(k, _)| (k, "<redacted>"))).finish()
+    }
+}
+
+/// One feed, validated.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub id: String,
+    pub adapter: AdapterKind,
+    pub url: String,
+    pub schedule: Schedule,
+    pub league: String,
+    pub sport: String,
+    pub timeout: Duration,
+    pub headers: Headers,
+    /// Bodies larger than this are refused while being read.
+    pub max_body_bytes: u64,
+    /// Poll only inside these windows (empty: always).
+    pub active: Vec<ActiveWindow>,
+    pub timezone: chrono_tz::Tz,
+    /// A game absent from this many consecutive good polls is removed.
+    pub remove_after_missed_polls: u32,
+    /// The feed counts as stale after this many scheduled polls without a success.
+    pub stale_after_missed_polls: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// The file this feed came from, for messages.
+    pub source: PathBuf,
+}
+
+impl FeedConfig {
+    /// The nominal time between polls, used for staleness and backoff floors.
+    pub fn nominal_interval(&self) -> Duration {
+        match &self.schedule {
+            Schedule::Every(d) => *d,
+            // A cron may be irregular; a minute is a fair yardstick for staleness.
+            Schedule::Cron(_) => Duration::from_secs(60),
+        }
+    }
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+// ---------------------------------------------------------------------------
+// Raw shapes, as written in the files.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MainFile {
+    listen: Option<String>,
+    feeds_dir: Option<String>,
+    state_dir: Option<String>,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    defaults: FeedDefaultsFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_message_bytes: Option<String>,
+    max_topics_per_client: Option<usize>,
+    heartbeat: Option<String>,
+    send_timeout: Option<String>,
+    ring_capacity: Option<usize>,
+    ring_max_age: Option<String>,
+    broadcast_capacity: Option<usize>,
+}
+
+/// Values every feed gets unless its own file says otherwise.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct FeedDefaultsFile {
+    timeout: Option<String>,
+    max_body_bytes: Option<String>,
+    remove_after_missed_polls: Option<u32>,
+    stale_after_missed_polls: Option<u32>,
+    backoff_initial: Option<String>,
+    backoff_max: Option<String>,
+    timezone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedFile {
+    id: String,
+    adapter: String,
+    url: String,
+    schedule: String,
+    league: String,
+    sport: String,
+    timeout: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    max_body_bytes: Option<String>,
+    #[serde(default)]
+    active: Vec<String>,
+    timezone: Option<String>,
+    remove_after_missed_polls: Option<u32>,
+    stale_after_missed_polls: Option<u32>,
+    backoff_initial: Option<String>,
+    backoff_max: Option<String>,
+    mapping: Option<JsonMapping>,
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+/// Reads and validates a main config file and its feeds directory.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut report = Report::default();
+    let main: MainFile = match parse_toml(path, &text, &mut report) {
+        Some(m) => m,
+        None => return Err(ConfigErrors(report.errors)),
+    };
+    let file = FileCtx { path, text: &text };
+
+    let listen = match main.listen.as_deref().unwrap_or("127.0.0.1:8080").parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            report.at(&file, "listen", "not an address like \"127.0.0.1:8080\" or \"[::]:443\"");
+            "127.0.0.1:8080".parse().unwrap()
+        }
+    };
+    let feeds_dir = base.join(main.feeds_dir.as_deref().unwrap_or("feeds.d"));
+    let state_dir = main.state_dir.as_deref().map(|d| base.join(d));
+    let limits = validate_limits(&main.limits, &file, &mut report);
+
+    let mut feeds = Vec::new();
+    match feed_files(&feeds_dir) {
+        Err(e) => report.at(&file, "feeds_dir", &format!("cannot read {}: {e}", feeds_dir.display())),
+        Ok(paths) => {
+            for feed_path in paths {
+                match std::fs::read_to_string(&feed_path) {
+                    Err(e) => report.push(&feed_path, None, "", &format!("cannot read: {e}")),
+                    Ok(feed_text) => {
+                        if let Some(feed) =
+                            load_feed_text(&feed_path, &feed_text, &main.defaults, &mut report)
+                        {
+                            feeds.push(feed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    check_unique_ids(&feeds, &mut report);
+
+    if report.errors.is_empty() {
+        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, limits, feeds })
+    } else {
+        Err(ConfigErrors(report.errors))
+    }
+}
+
+/// Validates one feed file given as text (the demo's built-in feeds use this too).
+pub fn load_feed(path: &Path, text: &str) -> Result<FeedConfig, ConfigErrors> {
+    let mut report = Report::default();
+    match load_feed_text(path, text, &FeedDefaultsFile::default(), &mut report) {
+        Some(feed) if report.errors.is_empty() => Ok(feed),
+        _ => Err(ConfigErrors(report.errors)),
+    }
+}
+
+/// The `*.toml` files of a feeds directory, sorted so load order is stable.
+fn feed_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn load_feed_text(
+    path: &Path,
+    text: &str,
+    defaults: &FeedDefaultsFile,
+    report: &mut Report,
+) -> Option<FeedConfig> {
+    let raw: FeedFile = parse_toml(path, text, report)?;
+    let file = FileCtx { path, text };
+    let before = report.errors.len();
+
+    if !valid_name(&raw.id) {
+        report.at(&file, "id", "use lowercase letters, digits, '-' and '_' (it appears in topics and game ids)");
+    }
+    if !valid_label(&raw.league) {
+        report.at(&file, "league", "must be non-empty, without spaces, ':' or ','  (it appears in topics)");
+    }
+    if !valid_label(&raw.sport) {
+        report.at(&file, "sport", "must be non-empty, without spaces, ':' or ','");
+    }
+
+    let adapter = match raw.adapter.as_str() {
+        "espn" => {
+            if raw.mapping.is_some() {
+                report.at(&file, "mapping", "only the `json` adapter takes a [mapping] table");
+            }
+            Some(AdapterKind::Espn)
+        }
+        "json" => match &raw.mapping {
+            None => {
+                report.at(&file, "mapping", "the `json` adapter needs a [mapping] table");
+                None
+            }
+            Some(m) => {
+                for (key, message) in m.validate() {
+                    report.at(&file, &format!("mapping.{key}"), &message);
+                }
+                Some(AdapterKind::Json(m.clone()))
+            }
+        },
+        other => {
+            report.at(&file, "adapter", &format!("unknown adapter `{other}` (known: {})", AdapterKind::NAMES.join(", ")));
+            None
+        }
+    };
+
+    match reqwest::Url::parse(&raw.url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+        Ok(u) => report.at(&file, "url", &format!("scheme `{}` is not http or https", u.scheme())),
+        Err(e) => report.at(&file, "url", &format!("not a URL: {e}")),
+    }
+
+    let schedule = parse_schedule(&raw.schedule).map_err(|m| report.at(&file, "schedule", &m)).ok();
+
+    let duration = |report: &mut Report, key: &str, own: &Option<String>, default: &Option<String>, fallback: Duration| {
+        match own.as_ref().or(default.as_ref()) {
+            None => fallback,
+            Some(text) => match parse_duration(text) {
+                Ok(d) if d > Duration::ZERO => d,
+                Ok(_) => {
+                    report.at(&file, key, "must be more than zero");
+                    fallback
+                }
+                Err(m) => {
+                    report.at(&file, key, &m);
+                    fallback
+                }
+            },
+        }
+    };
+    let timeout = duration(report, "timeout", &raw.timeout, &defaults.timeout, Duration::from_secs(10));
+    let backoff_initial = duration(report, "backoff_initial", &raw.backoff_initial, &defaults.backoff_initial, Duration::from_secs(2));
+    let backoff_max = duration(report, "backoff_max", &raw.backoff_max, &defaults.backoff_max, Duration::from_secs(300));
+    if backoff_max < backoff_initial {
+        report.at(&file, "backoff_max", "must not be less than backoff_initial");
+    }
+
+    let max_body_bytes = match raw.max_body_bytes.as_ref().or(defaults.max_body_bytes.as_ref()) {
+        None => 8 << 20,
+        Some(t) => parse_bytes(t).map_err(|m| report.at(&file, "max_body_bytes", &m)).unwrap_or(0),
+    };
+
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            report.at(&file, &format!("headers.{name}"), "not a valid HTTP header name");
+        } else if http::HeaderValue::from_str(value).is_err() {
+            // Never echo the value: it may be a secret.
+            report.at(&file, &format!("headers.{name}"), "value is not a valid HTTP header value");
+        } else {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
+
+    let mut active = Vec::new();
+    for (i, w) in raw.active.iter().enumerate() {
+        match ActiveWindow::parse(w) {
+            Ok(w) => active.push(w),
+            Err(m) => report.at(&file, "active", &format!("entry {}: {m}", i + 1)),
+        }
+    }
+    let timezone = match raw.timezone.as_ref().or(defaults.timezone.as_ref()) {
+        None => chrono_tz::UTC,
+        Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+            report.at(&file, "timezone", &format!("unknown time zone `{name}` (use an IANA name like \"America/New_York\")"));
+            chrono_tz::UTC
+        }),
+    };
+
+    let remove_after = raw.remove_after_missed_polls.or(defaults.remove_after_missed_polls).unwrap_or(3);
+    if remove_after == 0 {
+        report.at(&file, "remove_after_missed_polls", "must be at least 1");
+    }
+    let stale_after = raw.stale_after_missed_polls.or(defaults.stale_after_missed_polls).unwrap_or(3);
+    if stale_after == 0 {
+        report.at(&file, "stale_after_missed_polls", "must be at least 1");
+    }
+
+    if report.errors.len() > before {
+        return None;
+    }
+    Some(FeedConfig {
+        id: raw.id,
+        adapter: adapter?,
+        url: raw.url,
+        schedule: schedule?,
+        league: raw.league,
+        sport: raw.sport,
+        timeout,
+        headers: Headers(headers),
+        max_body_bytes,
+        active,
+        timezone,
+        remove_after_missed_polls: remove_after,
+        stale_after_missed_polls: stale_after,
+        backoff_initial,
+        backoff_max,
+        source: path.to_path_buf(),
+    })
+}
+
+/// "15s" → an interval; six space-separated fields → a cron checked by the same
+/// parser the scheduler will use.
+pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    let fields = text.split_whitespace().count();
+    if fields <= 1 {
+        let d = parse_duration(text.trim_start_matches("every ").trim())?;
+        if d < Duration::from_millis(500) {
+            return Err("an interval must be at least 500ms".into());
+        }
+        return Ok(Schedule::Every(d));
+    }
+    if fields != 6 {
+        return Err(format!(
+            "`{text}` has {fields} fields; a cron schedule has 6, seconds first (\"*/15 * * * * *\"), or use an interval like \"15s\""
+        ));
+    }
+    tokio_cron_scheduler::Job::new_async(text, |_, _| Box::pin(async {}))
+        .map(|_| Schedule::Cron(text.to_string()))
+        .map_err(|e| format!("`{text}` is not a valid cron schedule: {e:?}"))
+}
+
+fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Limits {
+    let d = Limits::default();
+    let dur = |report: &mut Report, key: &str, v: &Option<String>, default: Duration| match v {
+        None => default,
+        Some(t) => parse_duration(t).map_err(|m| report.at(file, &format!("limits.{key}"), &m)).unwrap_or(default),
+    };
+    let max_message_bytes = match &raw.max_message_bytes {
+        None => d.max_message_bytes,
+        Some(t) => parse_bytes(t)
+            .map(|b| b as usize)
+            .map_err(|m| report.at(file, "limits.max_message_bytes", &m))
+            .unwrap_or(d.max_message_bytes),
+    };
+    let limits = Limits {
+        max_message_bytes,
+        max_topics_per_client: raw.max_topics_per_client.unwrap_or(d.max_topics_per_client),
+        heartbeat: dur(report, "heartbeat", &raw.heartbeat, d.heartbeat),
+        send_timeout: dur(report, "send_timeout", &raw.send_timeout, d.send_timeout),
+        ring_capacity: raw.ring_capacity.unwrap_or(d.ring_capacity),
+        ring_max_age: dur(report, "ring_max_age", &raw.ring_max_age, d.ring_max_age),
+        broadcast_capacity: raw.broadcast_capacity.unwrap_or(d.broadcast_capacity),
+    };
+    if limits.broadcast_capacity == 0 {
+        report.at(file, "limits.broadcast_capacity", "must be at least 1");
+    }
+    if limits.heartbeat < Duration::from_secs(1) {
+        report.at(file, "limits.heartbeat", "must be at least 1s");
+    }
+    limits
+}
+
+fn check_unique_ids(feeds: &[FeedConfig], report: &mut Report) {
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for feed in feeds {
+        if let Some(first) = seen.insert(&feed.id, &feed.source) {
+            let text = std::fs::read_to_string(&feed.source).unwrap_or_default();
+            report.push(
+                &feed.source,
+                locate::line_of_key(&text, "id"),
+                "id",
+                &format!("feed id `{}` is already used by {}", feed.id, first.display()),
+            );
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn valid_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && !s.chars().any(|c| c.is_whitespace() || c == ':' || c == ',')
+}
+
+// ---------------------------------------------------------------------------
+// Error collection.
+
+struct FileCtx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+#[derive(Default)]
+struct Report {
+    errors: Vec<ConfigError>,
+}
+
+impl Report {
+    fn push(&mut self, file: &Path, line: Option<usize>, key: &str, message: &str) {
+        self.errors.push(ConfigError {
+            file: file.to_path_buf(),
+            line,
+            key: key.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    /// A problem with a key, located by its path in the file.
+    fn at(&mut self, file: &FileCtx, key: &str, message: &str) {
+        let line = locate::line_of_key(file.text, key);
+        self.push(file.path, line, key, message);
+    }
+}
+
+/// serde pass: syntax errors, unknown keys and wrong types, with their line and key.
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str, report: &mut Report) -> Option<T> {
+    match toml::from_str::<T>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let message = e.message().trim().to_string();
+            let (line, mut key) = match e.span() {
+                Some(span) => (Some(locate::line_of_offset(text, span.start)), locate::key_at_offset(text, span.start)),
+                None => (None, String::new()),
+            };
+            // "unknown field `x`" and "missing field `x`" name the key themselves;
+            // the span then points at the key (or its table), so refine the path.
+            if let Some(field) = backticked(&message) {
+                if message.starts_with("unknown field") || message.starts_with("missing field") {
+                    let table = key.rsplit_once('.').map(|(t, _)| t.to_string());
+                    key = match (message.starts_with("missing field"), table) {
+                        (true, _) if key.is_empty() => field,
+                        (true, _) => format!("{key}.{field}"),
+                        (false, Some(t)) => format!("{t}.{field}"),
+                        (false, None) => field,
+                    };
+                }
+            }
+            report.push(path, line, &key, &message);
+            None
+        }
+    }
+}
+
+fn backticked(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = message[start..].find('`')? + start;
+    Some(message[start..end].to_string())
+}

@@ -1,0 +1,287 @@
+//! The diff: per feed, the last known games, and what changed since.
+//!
+//! Pollers hand the diff every *good* parse; everything else (timeouts, HTTP
+//! errors, bodies that are not JSON) never reaches it, so a bad poll cannot lose
+//! state. The diff stays suspicious of good-looking polls too: a game is removed
+//! only after it has been missing from several polls in a row, and a scoreboard
+//! that suddenly comes back empty is not believed until it stays empty.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::model::Game;
+
+/// What about a game changed. The names are the wire vocabulary of `changes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Score,
+    Status,
+    Period,
+    Clock,
+    Teams,
+}
+
+/// One thing the hub should tell clients about. The hub stamps `seq` and `ts`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Update { changes: Vec<Change>, game: Game },
+    /// The game left the feed for good; the last known game rides along so the
+    /// hub can route the removal to the same topics the game was on.
+    Remove { game: Game },
+}
+
+impl Event {
+    pub fn game(&self) -> &Game {
+        match self {
+            Event::Update { game, .. } | Event::Remove { game } => game,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Tracked {
+    game: Game,
+    /// Consecutive good polls this game was absent from.
+    missed: u32,
+}
+
+/// The last known state of one feed.
+#[derive(Debug)]
+pub struct FeedDiff {
+    feed: String,
+    remove_after: u32,
+    games: HashMap<String, Tracked>,
+    /// Consecutive polls that came back empty while we knew games.
+    empty_streak: u32,
+}
+
+impl FeedDiff {
+    pub fn new(feed: impl Into<String>, remove_after: u32) -> FeedDiff {
+        FeedDiff { feed: feed.into(), remove_after: remove_after.max(1), games: HashMap::new(), empty_streak: 0 }
+    }
+
+    /// Restores known games (from a saved state) without emitting anything.
+    pub fn seed(&mut self, games: impl IntoIterator<Item = Game>) {
+        for game in games {
+            self.games.insert(game.id.clone(), Tracked { game, missed: 0 });
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.games.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.games.is_empty()
+    }
+
+    /// Compares one good poll with the last known state and returns what changed,
+    /// in upstream order, removals last.
+    pub fn apply(&mut self, polled: Vec<Game>, now: DateTime<Utc>) -> Vec<Event> {
+        // An empty scoreboard where there were games is more often an upstream
+        // hiccup than the end of the day: believe it only once it persists.
+        if polled.is_empty() && !self.games.is_empty() {
+            self.empty_streak += 1;
+            if self.empty_streak < self.remove_after {
+                tracing::warn!(feed = %self.feed, known = self.games.len(), streak = self.empty_streak,
+                    "poll returned no games while games were known; ignoring it for now");
+                return Vec::new();
+            }
+            self.empty_streak = 0;
+            return self.remove_all();
+        }
+        self.empty_streak = 0;
+
+        let stamp = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut events = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(polled.len());
+        for mut game in polled {
+            if !seen.insert(game.id.clone()) {
+                tracing::debug!(feed = %self.feed, id = %game.id, "duplicate game id in one poll; keeping the first");
+                continue;
+            }
+            match self.games.get_mut(&game.id) {
+                None => {
+                    game.updated = Some(stamp.clone());
+                    events.push(Event::Update { changes: vec![Change::Added], game: game.clone() });
+                    self.games.insert(game.id.clone(), Tracked { game, missed: 0 });
+                }
+                Some(known) => {
+                    known.missed = 0;
+                    let changes = changes_between(&known.game, &game);
+                    if !changes.is_empty() {
+                        game.updated = Some(stamp.clone());
+                        known.game = game.clone();
+                        events.push(Event::Update { changes, game });
+                    }
+                }
+            }
+        }
+
+        let mut gone: Vec<String> = Vec::new();
+        for (id, known) in self.games.iter_mut() {
+            if !seen.contains(id) {
+                known.missed += 1;
+                if known.missed >= self.remove_after {
+                    gone.push(id.clone());
+                }
+            }
+        }
+        gone.sort();
+        for id in gone {
+            if let Some(t) = self.games.remove(&id) {
+                events.push(Event::Remove { game: t.game });
+            }
+        }
+        events
+    }
+
+    /// Removes every known game at once: the feed itself was removed.
+    pub fn remove_all(&mut self) -> Vec<Event> {
+        let mut games: Vec<Game> = self.games.drain().map(|(_, t)| t.game).collect();
+        games.sort_by(|a, b| a.id.cmp(&b.id));
+        games.into_iter().map(|game| Event::Remove { game }).collect()
+    }
+}
+
+/// What differs between the known game and a fresh poll of it, ignoring `updated`.
+pub fn changes_between(old: &Game, new: &Game) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if old.home.score != new.home.score || old.away.score != new.away.score {
+        changes.push(Change::Score);
+    }
+    if old.status.state != new.status.state
+        || old.status.detail != new.status.detail && old.status.clock == new.status.clock
+        || old.start != new.start
+    {
+        changes.push(Change::Status);
+    }
+    if old.status.period != new.status.period {
+        changes.push(Change::Period);
+    }
+    if old.status.clock != new.status.clock {
+        changes.push(Change::Clock);
+    }
+    let team_changed = |a: &crate::model::Team, b: &crate::model::Team| {
+        a.id != b.id || a.name != b.name || a.short != b.short || a.abbr != b.abbr || a.logo != b.logo
+    };
+    if team_changed(&old.home, &new.home)
+        || team_changed(&old.away, &new.away)
+        || old.league != new.league
+        || old.sport != new.sport
+    {
+        changes.push(Change::Teams);
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GameState, Status, Team};
+
+    fn team(abbr: &str, score: Option<i64>) -> Team {
+        Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None }
+    }
+
+    fn game(id: &str, home: Option<i64>, away: Option<i64>, state: GameState, clock: Option<&str>) -> Game {
+        Game {
+            id: format!("f:{id}"),
+            feed: "f".into(),
+            league: "nba".into(),
+            sport: "basketball".into(),
+            start: Some("2026-11-25T00:00:00Z".into()),
+            status: Status { state, period: Some(1), clock: clock.map(Into::into), detail: clock.map(|c| format!("{c} - 1st")) },
+            home: team("BOS", home),
+            away: team("LAL", away),
+            updated: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn kinds(events: &[Event]) -> Vec<(String, Vec<Change>)> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Update { changes, game } => (game.id.clone(), changes.clone()),
+                Event::Remove { game } => (format!("-{}", game.id), vec![]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_poll_adds_everything_second_identical_poll_emits_nothing() {
+        let mut d = FeedDiff::new("f", 3);
+        let poll = vec![game("1", Some(0), Some(0), GameState::Live, Some("12:00")), game("2", None, None, GameState::Scheduled, None)];
+        let ev = d.apply(poll.clone(), now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Added]), ("f:2".into(), vec![Change::Added])]);
+        assert_eq!(ev[0].game().updated.as_deref(), Some("2026-11-25T12:00:00Z"));
+        assert!(d.apply(poll, now()).is_empty());
+    }
+
+    #[test]
+    fn emits_only_what_changed() {
+        let mut d = FeedDiff::new("f", 3);
+        d.apply(vec![game("1", Some(0), Some(0), GameState::Live, Some("12:00"))], now());
+        let ev = d.apply(vec![game("1", Some(2), Some(0), GameState::Live, Some("11:40"))], now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Score, Change::Clock])]);
+        let mut g = game("1", Some(2), Some(0), GameState::Break, Some("11:40"));
+        g.status.period = Some(2);
+        g.status.detail = Some("Half".into());
+        let ev = d.apply(vec![g], now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Status, Change::Period])]);
+        let mut g = game("1", Some(2), Some(0), GameState::Break, Some("11:40"));
+        g.status.period = Some(2);
+        g.status.detail = Some("Half".into());
+        g.away.name = "Los Angeles".into();
+        assert_eq!(kinds(&d.apply(vec![g], now())), vec![("f:1".into(), vec![Change::Teams])]);
+    }
+
+    #[test]
+    fn removal_waits_for_k_consecutive_absences() {
+        let mut d = FeedDiff::new("f", 3);
+        let a = game("a", None, None, GameState::Scheduled, None);
+        let b = game("b", None, None, GameState::Scheduled, None);
+        d.apply(vec![a.clone(), b.clone()], now());
+        assert!(d.apply(vec![a.clone()], now()).is_empty());
+        assert!(d.apply(vec![a.clone()], now()).is_empty());
+        // Back once: the count starts over.
+        assert!(d.apply(vec![a.clone(), b.clone()], now()).is_empty());
+        assert!(d.apply(vec![a.clone()], now()).is_empty());
+        assert!(d.apply(vec![a.clone()], now()).is_empty());
+        assert_eq!(kinds(&d.apply(vec![a.clone()], now())), vec![("-f:b".into(), vec![])]);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_poll_is_not_believed_until_it_persists() {
+        let mut d = FeedDiff::new("f", 2);
+        d.apply(vec![game("a", None, None, GameState::Scheduled, None)], now());
+        assert!(d.apply(vec![], now()).is_empty(), "one empty poll loses nothing");
+        assert_eq!(d.len(), 1);
+        let ev = d.apply(vec![], now());
+        assert_eq!(kinds(&ev), vec![("-f:a".into(), vec![])]);
+    }
+
+    #[test]
+    fn remove_all_empties_the_feed() {
+        let mut d = FeedDiff::new("f", 3);
+        d.apply(vec![game("b", None, None, GameState::Scheduled, None), game("a", None, None, GameState::Scheduled, None)], now());
+        assert_eq!(kinds(&d.remove_all()), vec![("-f:a".into(), vec![]), ("-f:b".into(), vec![])]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn duplicate_ids_in_one_poll_count_once() {
+        let mut d = FeedDiff::new("f", 3);
+        let g = game("a", None, None, GameState::Scheduled, None);
+        assert_eq!(d.apply(vec![g.clone(), g], now()).len(), 1);
+    }
+}

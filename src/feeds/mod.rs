@@ -1,0 +1,204 @@
+//! Feeds: the first stage of the pipeline. A [`Poller`] per configured feed,
+//! fired by a [`FeedScheduler`], fetches its upstream, hands the body to the
+//! feed's adapter, and passes good game lists downstream as [`FeedUpdate`]s.
+//!
+//! Everything that can go wrong with an upstream stops here: failures are logged,
+//! recorded in the feed's health, slow the feed down (backoff, Retry-After), and
+//! never reach the diff.
+
+pub mod fetch;
+pub mod health;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::Instant;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::adapters::{Adapter, FeedLabels};
+use crate::config::{FeedConfig, Schedule};
+use crate::model::Game;
+use fetch::{Fetched, Validators};
+pub use health::{FeedHealth, HealthBoard};
+
+/// A good poll's games, on their way to the diff.
+#[derive(Debug)]
+pub struct FeedUpdate {
+    pub feed: String,
+    pub games: Vec<Game>,
+}
+
+#[derive(Debug, Default)]
+struct PollState {
+    validators: Validators,
+    /// No poll before this instant (backoff, Retry-After).
+    not_before: Option<Instant>,
+    failures: u32,
+}
+
+/// Polls one feed. Cheap to call often: overlapping and early calls return at once.
+#[derive(Debug)]
+pub struct Poller {
+    pub feed: FeedConfig,
+    adapter: Adapter,
+    client: reqwest::Client,
+    health: HealthBoard,
+    out: mpsc::Sender<FeedUpdate>,
+    state: Mutex<PollState>,
+}
+
+impl Poller {
+    pub fn new(feed: FeedConfig, client: reqwest::Client, health: HealthBoard, out: mpsc::Sender<FeedUpdate>) -> Poller {
+        let labels = FeedLabels { feed: feed.id.clone(), league: feed.league.clone(), sport: feed.sport.clone() };
+        let adapter = Adapter::new(feed.adapter.clone(), labels);
+        let stale_after = feed.nominal_interval() * feed.stale_after_missed_polls;
+        health.insert(FeedHealth::new(&feed.id, &feed.url, stale_after));
+        Poller { feed, adapter, client, health, out, state: Mutex::new(PollState::default()) }
+    }
+
+    /// One scheduled tick: poll unless a poll is already running, the feed is
+    /// outside its active windows, or it is backing off.
+    pub async fn tick(&self) {
+        let Ok(mut state) = self.state.try_lock() else {
+            tracing::debug!(feed = %self.feed.id, "previous poll still running; skipping this tick");
+            return;
+        };
+        if !self.in_active_window() {
+            return;
+        }
+        if state.not_before.is_some_and(|t| Instant::now() < t) {
+            self.health.update(&self.feed.id, |h| h.last_outcome = Some("skipped_backoff".into()));
+            return;
+        }
+        let started = std::time::Instant::now();
+        let result = fetch::fetch(&self.client, &self.feed, &mut state.validators).await;
+        let outcome = match result {
+            Ok(Fetched::NotModified) => Ok("not_modified"),
+            Ok(Fetched::Unchanged) => Ok("unchanged"),
+            Ok(Fetched::Body(body)) => match self.adapter.parse(&body) {
+                Ok(games) => {
+                    state.validators.accept(&body);
+                    let count = games.len();
+                    if self.out.send(FeedUpdate { feed: self.feed.id.clone(), games }).await.is_err() {
+                        return; // shutting down
+                    }
+                    self.health.update(&self.feed.id, |h| h.games = count);
+                    Ok("ok")
+                }
+                Err(e) => {
+                    state.validators.reject();
+                    Err(("parse_error", e.to_string(), None))
+                }
+            },
+            Err(e) => Err((e.outcome(), e.to_string(), e.retry_after())),
+        };
+        let elapsed = started.elapsed();
+        let now = chrono::Utc::now();
+        match outcome {
+            Ok(label) => {
+                state.failures = 0;
+                state.not_before = None;
+                tracing::debug!(feed = %self.feed.id, outcome = label, ms = elapsed.as_millis() as u64, "polled");
+                self.health.update(&self.feed.id, |h| {
+                    h.polls += 1;
+                    h.last_attempt = Some(now);
+                    h.last_success = Some(now);
+                    h.consecutive_failures = 0;
+                    h.last_outcome = Some(label.into());
+                });
+            }
+            Err((label, message, retry_after)) => {
+                state.failures += 1;
+                let delay = self.backoff(state.failures).max(retry_after.unwrap_or(Duration::ZERO));
+                state.not_before = Some(Instant::now() + delay);
+                tracing::warn!(feed = %self.feed.id, outcome = label, error = %message, failures = state.failures,
+                    retry_in_ms = delay.as_millis() as u64, "poll failed; keeping the last good state");
+                let failures = state.failures;
+                self.health.update(&self.feed.id, |h| {
+                    h.polls += 1;
+                    h.failures += 1;
+                    h.last_attempt = Some(now);
+                    h.last_error = Some(format!("{label}: {message}"));
+                    h.last_error_at = Some(now);
+                    h.consecutive_failures = failures;
+                    h.last_outcome = Some(label.into());
+                });
+            }
+        }
+    }
+
+    /// Exponential backoff with equal jitter: the wait doubles per failure (from
+    /// `backoff_initial`, capped at `backoff_max`) and a random half of it is
+    /// spread so that feeds failing together do not retry together.
+    fn backoff(&self, failures: u32) -> Duration {
+        let base = self.feed.backoff_initial.as_millis() as u64;
+        let cap = self.feed.backoff_max.as_millis() as u64;
+        let exp = base.saturating_mul(1u64 << (failures.saturating_sub(1)).min(30)).min(cap);
+        let half = exp / 2;
+        Duration::from_millis(half + rand::rng().random_range(0..=half))
+    }
+
+    fn in_active_window(&self) -> bool {
+        if self.feed.active.is_empty() {
+            return true;
+        }
+        let now = chrono::Utc::now().with_timezone(&self.feed.timezone);
+        self.feed.active.iter().any(|w| w.contains(&now))
+    }
+}
+
+/// Fires each feed's poller on its schedule (tokio-cron-scheduler).
+pub struct FeedScheduler {
+    scheduler: JobScheduler,
+    jobs: HashMap<String, (uuid::Uuid, Arc<Poller>)>,
+}
+
+impl FeedScheduler {
+    pub async fn start() -> Result<FeedScheduler, String> {
+        let scheduler = JobScheduler::new().await.map_err(|e| format!("cannot create the scheduler: {e:?}"))?;
+        scheduler.start().await.map_err(|e| format!("cannot start the scheduler: {e:?}"))?;
+        Ok(FeedScheduler { scheduler, jobs: HashMap::new() })
+    }
+
+    /// Schedules a poller, and polls it once right away so a fresh start does
+    /// not wait a whole interval for its first scores.
+    pub async fn add(&mut self, poller: Arc<Poller>) -> Result<(), String> {
+        let p = poller.clone();
+        let run = move |_id, _lock| {
+            let p = p.clone();
+            Box::pin(async move { p.tick().await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        };
+        let job = match &poller.feed.schedule {
+            Schedule::Every(every) => Job::new_repeated_async(*every, run),
+            Schedule::Cron(cron) => Job::new_async_tz(cron.as_str(), poller.feed.timezone, run),
+        }
+        .map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?;
+        let id = self.scheduler.add(job).await.map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?;
+        self.jobs.insert(poller.feed.id.clone(), (id, poller.clone()));
+        tokio::spawn(async move { poller.tick().await });
+        Ok(())
+    }
+
+    /// Stops polling a feed.
+    pub async fn remove(&mut self, feed: &str) {
+        if let Some((id, poller)) = self.jobs.remove(feed) {
+            if let Err(e) = self.scheduler.remove(&id).await {
+                tracing::warn!(feed, error = ?e, "could not unschedule feed");
+            }
+            poller.health.remove(feed);
+        }
+    }
+
+    pub fn feeds(&self) -> impl Iterator<Item = &Arc<Poller>> {
+        self.jobs.values().map(|(_, p)| p)
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.scheduler.shutdown().await;
+    }
+}
+

@@ -1,0 +1,375 @@
+//! The hub: the current state of every game, one global event sequence, and the
+//! broadcast that fans each event out to every connected client.
+//!
+//! Every event is serialized once, here, into shared bytes ([`EventFrame`]);
+//! client sessions only pick which of those bytes to write. One lock guards the
+//! state, the sequence and the replay ring, and events are broadcast while it is
+//! held, so "take a snapshot" and "start listening" can be done atomically: a
+//! client never misses an event between its snapshot and its first update.
+
+pub mod frames;
+pub mod topics;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::diff::Event;
+use crate::model::Game;
+pub use topics::{Routing, Subscription, Topic};
+
+/// One event as every client receives it.
+#[derive(Debug)]
+pub struct EventFrame {
+    pub seq: u64,
+    pub ts: i64,
+    pub routing: Routing,
+    /// The complete JSON text of the `update` or `remove` frame.
+    pub bytes: Bytes,
+}
+
+/// The events of one poll, as broadcast together.
+#[derive(Debug)]
+pub struct Published {
+    pub events: Vec<Arc<EventFrame>>,
+    /// All of `events` as one `batch` frame, for the many clients that want them all
+    /// (empty when there is a single event: its own frame is sent instead).
+    pub batch: Bytes,
+}
+
+impl Published {
+    /// The one frame this subscription should receive for this publication, if any.
+    /// Clients that want every event share the pre-built bytes; only a partial
+    /// match splices a batch of its own.
+    pub fn frame_for(&self, sub: &Subscription) -> Option<Bytes> {
+        let wanted: Vec<&Arc<EventFrame>> = self.events.iter().filter(|e| sub.wants(e.seq, &e.routing)).collect();
+        match wanted.len() {
+            0 => None,
+            1 => Some(wanted[0].bytes.clone()),
+            n if n == self.events.len() => Some(self.batch.clone()),
+            _ => Some(frames::batch(wanted.iter().map(|e| &e.bytes[..]))),
+        }
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.events.last().map(|e| e.seq).unwrap_or(0)
+    }
+}
+
+/// A game as currently known, with its JSON ready to splice into frames.
+#[derive(Debug)]
+pub struct StoredGame {
+    pub game: Game,
+    pub routing: Routing,
+    pub json: Bytes,
+}
+
+/// A client's resume point, from `subscribe.since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// What a client gets right after (re)subscribing.
+#[derive(Debug)]
+pub enum Catchup {
+    /// The current state of every matching game.
+    Snapshot(Bytes),
+    /// The events the client missed since its `since` (none if it missed nothing).
+    Replay(Option<Bytes>),
+}
+
+#[derive(Debug)]
+struct HubState {
+    seq: u64,
+    games: BTreeMap<String, Arc<StoredGame>>,
+    ring: VecDeque<Arc<EventFrame>>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Hub {
+    epoch: String,
+    state: Mutex<HubState>,
+    tx: broadcast::Sender<Arc<Published>>,
+    ring_capacity: usize,
+    ring_max_age: Duration,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Hub {
+    pub fn new(epoch: String, broadcast_capacity: usize, ring_capacity: usize, ring_max_age: Duration) -> Hub {
+        let (tx, _) = broadcast::channel(broadcast_capacity.max(1));
+        Hub {
+            epoch,
+            state: Mutex::new(HubState { seq: 0, games: BTreeMap::new(), ring: VecDeque::new() }),
+            tx,
+            ring_capacity,
+            ring_max_age,
+        }
+    }
+
+    /// A fresh random epoch: the identity of one history of `seq`s.
+    pub fn new_epoch() -> String {
+        uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.lock().seq
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Stamps, serializes, stores and broadcasts the events of one poll.
+    /// Returns the last seq assigned (the current seq when `events` is empty).
+    pub fn publish(&self, events: Vec<Event>) -> u64 {
+        let mut state = self.lock();
+        if events.is_empty() {
+            return state.seq;
+        }
+        let ts = now_ms();
+        let mut frames = Vec::with_capacity(events.len());
+        for event in events {
+            state.seq += 1;
+            let seq = state.seq;
+            let frame = match event {
+                Event::Update { changes, game } => {
+                    let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
+                    let routing = Routing::of(&game);
+                    let bytes = frames::update(seq, ts, &changes, &json);
+                    state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing: routing.clone(), json }));
+                    EventFrame { seq, ts, routing, bytes }
+                }
+                Event::Remove { game } => {
+                    let routing = match state.games.remove(&game.id) {
+                        Some(stored) => stored.routing.clone(),
+                        None => Routing::of(&game),
+                    };
+                    EventFrame { seq, ts, bytes: frames::remove(seq, ts, &game.id), routing }
+                }
+            };
+            frames.push(Arc::new(frame));
+        }
+        for f in &frames {
+            state.ring.push_back(f.clone());
+        }
+        self.trim_ring(&mut state, ts);
+        let batch = if frames.len() > 1 { frames::batch(frames.iter().map(|f| &f.bytes[..])) } else { Bytes::new() };
+        let seq = state.seq;
+        // No receivers is not an error: nobody is listening yet.
+        let _ = self.tx.send(Arc::new(Published { events: frames, batch }));
+        seq
+    }
+
+    fn trim_ring(&self, state: &mut HubState, now: i64) {
+        let max_age_ms = self.ring_max_age.as_millis() as i64;
+        while state.ring.len() > self.ring_capacity
+            || state.ring.front().is_some_and(|f| now - f.ts > max_age_ms)
+        {
+            state.ring.pop_front();
+        }
+    }
+
+    /// Starts listening: the `hello` frame and a receiver that will see every
+    /// event after the seq that hello announces.
+    pub fn connect(&self, heartbeat_s: u64) -> (Bytes, u64, broadcast::Receiver<Arc<Published>>) {
+        let state = self.lock();
+        let rx = self.tx.subscribe();
+        (frames::hello(&self.epoch, state.seq, heartbeat_s), state.seq, rx)
+    }
+
+    /// Adds `topics` to a subscription and returns what the client must get to be
+    /// current on them: a replay of what it missed when `since` allows, else a
+    /// snapshot. Atomic with respect to publishing (see module docs).
+    pub fn subscribe(&self, sub: &mut Subscription, topics: &[Topic], since: Option<&Since>) -> Catchup {
+        let mut state = self.lock();
+        let seq = state.seq;
+        let ts = now_ms();
+        self.trim_ring(&mut state, ts);
+        if let Some(since) = since {
+            if let Some(missed) = self.missed_since(&state, since) {
+                let mut temp = Subscription::default();
+                temp.add(topics, since.seq);
+                let wanted: Vec<&[u8]> =
+                    missed.iter().filter(|e| temp.wants(e.seq, &e.routing)).map(|e| &e.bytes[..]).collect();
+                sub.add(topics, seq);
+                return Catchup::Replay(match wanted.len() {
+                    0 => None,
+                    1 => Some(Bytes::copy_from_slice(wanted[0])),
+                    _ => Some(frames::batch(wanted.into_iter())),
+                });
+            }
+        }
+        sub.add(topics, seq);
+        Catchup::Snapshot(Self::snapshot_frame(&state, topics, ts))
+    }
+
+    /// A fresh snapshot of everything a subscription covers, after the client fell
+    /// too far behind the broadcast to be caught up event by event.
+    pub fn resync(&self, sub: &mut Subscription) -> Bytes {
+        let state = self.lock();
+        let topics: Vec<Topic> = sub.topics().cloned().collect();
+        sub.reset(state.seq);
+        Self::snapshot_frame(&state, &topics, now_ms())
+    }
+
+    /// The ring entries after `since`, if the ring still holds all of them.
+    fn missed_since<'a>(&self, state: &'a HubState, since: &Since) -> Option<Vec<&'a Arc<EventFrame>>> {
+        if since.epoch != self.epoch || since.seq > state.seq {
+            return None;
+        }
+        if since.seq == state.seq {
+            return Some(Vec::new());
+        }
+        let oldest = state.ring.front()?.seq;
+        if oldest > since.seq + 1 {
+            return None;
+        }
+        Some(state.ring.iter().filter(|e| e.seq > since.seq).collect())
+    }
+
+    fn snapshot_frame(state: &HubState, topics: &[Topic], ts: i64) -> Bytes {
+        let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let games = state.games.values().filter(|g| topics.iter().any(|t| t.matches(&g.routing))).map(|g| &g.json[..]);
+        frames::snapshot(state.seq, ts, &names, games)
+    }
+
+    /// The body of `GET /api/v1/games` and the seq it is current as of.
+    pub fn games_document(&self, topics: &[Topic]) -> (u64, Bytes) {
+        let state = self.lock();
+        let games = state.games.values().filter(|g| topics.iter().any(|t| t.matches(&g.routing))).map(|g| &g.json[..]);
+        (state.seq, frames::games_document(&self.epoch, state.seq, games))
+    }
+
+    /// Every known game (for status pages and state files).
+    pub fn games(&self) -> Vec<Arc<StoredGame>> {
+        self.lock().games.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Change;
+    use crate::model::{GameState, Status, Team};
+    use serde_json::Value;
+
+    fn game(id: &str, league: &str, home: i64) -> Game {
+        let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score: Some(score), logo: None };
+        Game {
+            id: format!("f:{id}"),
+            feed: "f".into(),
+            league: league.into(),
+            sport: "x".into(),
+            start: None,
+            status: Status { state: GameState::Live, period: None, clock: None, detail: None },
+            home: team("AAA", home),
+            away: team("BBB", 0),
+            updated: None,
+        }
+    }
+
+    fn update(g: Game) -> Event {
+        Event::Update { changes: vec![Change::Score], game: g }
+    }
+
+    fn hub() -> Hub {
+        Hub::new("ep".into(), 16, 100, Duration::from_secs(600))
+    }
+
+    fn json(b: &Bytes) -> Value {
+        serde_json::from_slice(b).unwrap()
+    }
+
+    fn topics(list: &[&str]) -> Vec<Topic> {
+        list.iter().map(|t| t.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn seq_is_global_and_strictly_increasing() {
+        let h = hub();
+        assert_eq!(h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]), 2);
+        assert_eq!(h.publish(vec![]), 2);
+        assert_eq!(h.publish(vec![update(game("1", "nba", 2))]), 3);
+    }
+
+    #[test]
+    fn snapshot_then_live_events_without_gap_or_duplicate() {
+        let h = hub();
+        let (hello, seq, mut rx) = h.connect(20);
+        assert_eq!(json(&hello)["seq"], 0);
+        assert_eq!(seq, 0);
+        h.publish(vec![update(game("1", "nba", 1))]);
+        let mut sub = Subscription::default();
+        let Catchup::Snapshot(snap) = h.subscribe(&mut sub, &topics(&["league:nba"]), None) else { panic!() };
+        let snap = json(&snap);
+        assert_eq!(snap["seq"], 1);
+        assert_eq!(snap["games"][0]["home"]["score"], 1);
+        // The receiver holds seq 1 too, but the snapshot covered it.
+        let first = rx.try_recv().unwrap();
+        assert_eq!(first.frame_for(&sub), None);
+        h.publish(vec![update(game("1", "nba", 2)), update(game("2", "nfl", 5))]);
+        let next = rx.try_recv().unwrap();
+        let frame = json(&next.frame_for(&sub).unwrap());
+        assert_eq!(frame["type"], "update", "only the nba event, as a plain update");
+        assert_eq!(frame["seq"], 2);
+    }
+
+    #[test]
+    fn since_replays_missed_events_or_falls_back_to_a_snapshot() {
+        let h = Hub::new("ep".into(), 16, 3, Duration::from_secs(600));
+        for i in 1..=5 {
+            h.publish(vec![update(game("1", "nba", i))]);
+        }
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep".into(), seq: 3 };
+        let Catchup::Replay(Some(replay)) = h.subscribe(&mut sub, &topics(&["all"]), Some(&since)) else { panic!() };
+        let replay = json(&replay);
+        assert_eq!(replay["type"], "batch");
+        let seqs: Vec<u64> = replay["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, vec![4, 5]);
+        // Up to date: nothing to replay.
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep".into(), seq: 5 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Replay(None)));
+        // The ring (3 events) no longer holds seq 2: snapshot.
+        let since = Since { epoch: "ep".into(), seq: 1 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)));
+        // Another epoch, or a seq from the future: snapshot.
+        let since = Since { epoch: "other".into(), seq: 4 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)));
+        let since = Since { epoch: "ep".into(), seq: 99 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)));
+    }
+
+    #[test]
+    fn removal_is_routed_like_the_game_was() {
+        let h = hub();
+        let (_, _, mut rx) = h.connect(20);
+        let mut sub = Subscription::default();
+        h.subscribe(&mut sub, &topics(&["team:nba:AAA"]), None);
+        h.publish(vec![update(game("1", "nba", 1))]);
+        h.publish(vec![Event::Remove { game: game("1", "nba", 1) }]);
+        rx.try_recv().unwrap();
+        let removed = json(&rx.try_recv().unwrap().frame_for(&sub).unwrap());
+        assert_eq!(removed, serde_json::json!({"type":"remove","seq":2,"ts":removed["ts"],"id":"f:1"}));
+        assert!(h.games().is_empty());
+    }
+}

@@ -1,0 +1,222 @@
+//! The server: the last stage before the widget. HTTP routes (warp) served from
+//! our own hyper accept loop, which is what lets plain and TLS listeners share
+//! one set of routes and lets the WebSocket upgrade choose its own buffers.
+//!
+//! The server knows the hub (events, snapshots) and the feeds' health records;
+//! it knows nothing of upstream formats.
+
+pub mod api;
+pub mod assets;
+pub mod session;
+pub mod upgrade;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_service::Service;
+use warp::http::{header, Response, StatusCode};
+use warp::Filter;
+
+use crate::config::Limits;
+use crate::feeds::HealthBoard;
+use crate::hub::Hub;
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct ServerContext {
+    pub hub: Arc<Hub>,
+    pub health: HealthBoard,
+    pub limits: Limits,
+}
+
+/// The client's address, put in each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub SocketAddr);
+
+type Reply = Response<bytes::Bytes>;
+
+/// Every route of the public listener.
+pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let with_ctx = {
+        let ctx = ctx.clone();
+        warp::any().map(move || ctx.clone())
+    };
+    let topics_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+
+    let ws = warp::path("ws")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(topics_query)
+        .and(upgrade::upgrade())
+        .and(with_ctx.clone())
+        .map(|query: String, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
+            let upgrade = match upgrade {
+                Ok(u) => u,
+                Err(reason) => return upgrade::refuse(reason),
+            };
+            // Topics in the URL subscribe at once; without them the client sends `subscribe`.
+            let topics = match query_param(&query, "topics").filter(|t| !t.trim().is_empty()) {
+                None => Vec::new(),
+                Some(raw) => match api::parse_topics_param(Some(&raw)) {
+                    Ok(t) => t,
+                    Err(message) => return api::error_response(StatusCode::BAD_REQUEST, "unknown_topic", &message),
+                },
+            };
+            let config = upgrade::socket_config(ctx.limits.max_message_bytes);
+            upgrade.into_response(config, move |socket| session::run(socket, ctx.hub, ctx.limits, topics))
+        });
+
+    let games = warp::path!("api" / "v1" / "games")
+        .and(warp::get())
+        .and(topics_query)
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(with_ctx.clone())
+        .map(|query: String, inm: Option<String>, ctx: ServerContext| api::games(&ctx.hub, query_param(&query, "topics").as_deref(), inm));
+
+    let feeds = warp::path!("api" / "v1" / "feeds")
+        .and(warp::get())
+        .and(with_ctx.clone())
+        .map(|ctx: ServerContext| api::feeds(&ctx.health));
+
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(bytes::Bytes::from_static(b"ok\n"))
+            .expect("valid response")
+    });
+
+    let pages = warp::get()
+        .and(warp::path::full())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(|path: warp::path::FullPath, inm: Option<String>| {
+            // Friendly names for the pages; files keep their own names.
+            let (name, cache) = match path.as_str() {
+                "/" => ("index.html", "no-cache"),
+                "/embed" => ("embed.html", "no-cache"),
+                "/ticker.js" => ("ticker.js", "public, max-age=300"),
+                // A versioned URL for publishers who pin with SRI.
+                "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
+                other => (other.trim_start_matches('/'), "public, max-age=300"),
+            };
+            match assets::find(name) {
+                Some(asset) => assets::respond(asset, inm, cache),
+                None => not_found(),
+            }
+        });
+
+    ws.or(games)
+        .unify()
+        .or(feeds)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(pages)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let reply = if rejection.is_not_found() {
+                not_found()
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                api::error_response(StatusCode::METHOD_NOT_ALLOWED, "bad_request", "method not allowed")
+            } else {
+                api::error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("{rejection:?}"))
+            };
+            Ok::<_, Infallible>(reply)
+        })
+        .unify()
+}
+
+fn not_found() -> Reply {
+    api::error_response(StatusCode::NOT_FOUND, "not_found", "no such page")
+}
+
+/// One query parameter, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Accepts connections until `shutdown` turns true, serving `routes` on each,
+/// with upgrades (WebSocket) enabled.
+pub async fn serve<F>(listener: TcpListener, routes: F, mut shutdown: watch::Receiver<bool>)
+where
+    F: Filter<Extract = (Reply,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let service = warp::service(routes);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, mostly: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        tokio::spawn(async move {
+            let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(RemoteAddr(peer));
+                let mut service = service.clone();
+                async move { service.call(request).await }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(15))
+                .serve_connection(TokioIo::new(stream), hyper_service)
+                .with_upgrades();
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_decoded() {
+        assert_eq!(query_param("topics=league%3Anba,team:nba:BOS&x=1", "topics").as_deref(), Some("league:nba,team:nba:BOS"));
+        assert_eq!(query_param("x=1", "topics"), None);
+        assert_eq!(query_param("topics=a%2", "topics").as_deref(), Some("a%2"));
+        assert_eq!(query_param("topics=a+b", "topics").as_deref(), Some("a b"));
+    }
+}

@@ -1,0 +1,253 @@
+//! One WebSocket client: the protocol of DESIGN.md / docs/PROTOCOL.md.
+//!
+//! A session is one task that waits on three things: the client's messages, the
+//! hub's broadcast, and a heartbeat timer. It holds no queue of its own: the
+//! broadcast channel is the queue (bounded, shared by all clients), a client
+//! that falls behind it is resynced with a snapshot, and a client whose socket
+//! will not take a frame within `send_timeout` is closed with 1013.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::upgrade::Socket;
+use crate::config::Limits;
+use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
+
+/// A message from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe {
+        topics: Vec<String>,
+        #[serde(default)]
+        since: Option<SinceWire>,
+    },
+    Unsubscribe {
+        topics: Vec<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct SinceWire {
+    epoch: String,
+    seq: u64,
+}
+
+/// Why a session ended, for the log (read through `Debug`).
+#[derive(Debug)]
+#[allow(dead_code)]
+enum End {
+    ClientClosed,
+    Silent,
+    TooSlow,
+    TooLarge,
+    SocketError(String),
+    HubClosed,
+}
+
+/// Messages a client may send in a burst, and how fast the allowance refills.
+const RATE_BURST: f64 = 20.0;
+const RATE_PER_SEC: f64 = 2.0;
+
+pub async fn run(socket: Socket, hub: Arc<Hub>, limits: Limits, url_topics: Vec<Topic>) {
+    let end = Session::new(socket, hub, limits).serve(url_topics).await;
+    tracing::debug!(?end, "WebSocket session ended");
+}
+
+struct Session {
+    socket: Socket,
+    hub: Arc<Hub>,
+    limits: Limits,
+    sub: Subscription,
+    /// Token bucket against message floods.
+    allowance: f64,
+    last_refill: Instant,
+}
+
+impl Session {
+    fn new(socket: Socket, hub: Arc<Hub>, limits: Limits) -> Session {
+        Session { socket, hub, limits, sub: Subscription::default(), allowance: RATE_BURST, last_refill: Instant::now() }
+    }
+
+    async fn serve(mut self, url_topics: Vec<Topic>) -> End {
+        let heartbeat = self.limits.heartbeat;
+        let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
+        if let Err(end) = self.send(hello).await {
+            return end;
+        }
+        if !url_topics.is_empty() {
+            if let Err(end) = self.subscribe(url_topics, None).await {
+                return end;
+            }
+        }
+        let mut ticker = interval_at(Instant::now() + heartbeat, heartbeat);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+
+        loop {
+            tokio::select! {
+                inbound = self.socket.next() => {
+                    last_heard = Instant::now();
+                    match inbound {
+                        None => return End::ClientClosed,
+                        Some(Ok(Message::Close(_))) => {
+                            let _ = self.socket.close(None).await;
+                            return End::ClientClosed;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if let Err(end) = self.on_text(text.as_str()).await {
+                                return end;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            if let Err(end) = self.send(frames::error("bad_request", "binary messages are not part of this protocol; send JSON text")).await {
+                                return end;
+                            }
+                        }
+                        Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frames
+                        Some(Err(WsError::Capacity(_))) => {
+                            self.close(CloseCode::Size, "message too large").await;
+                            return End::TooLarge;
+                        }
+                        Some(Err(e)) => return End::SocketError(e.to_string()),
+                    }
+                }
+                published = events.recv() => match published {
+                    Ok(p) => {
+                        if let Some(frame) = p.frame_for(&self.sub) {
+                            if let Err(end) = self.send(frame).await {
+                                return end;
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "client fell behind the broadcast; resyncing with a snapshot");
+                        let snapshot = self.hub.resync(&mut self.sub);
+                        if let Err(end) = self.send(snapshot).await {
+                            return end;
+                        }
+                    }
+                    Err(RecvError::Closed) => {
+                        self.close(CloseCode::Away, "server shutting down").await;
+                        return End::HubClosed;
+                    }
+                },
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > heartbeat * 2 {
+                        self.close(CloseCode::Policy, "no traffic for two heartbeats").await;
+                        return End::Silent;
+                    }
+                    // A WebSocket ping for liveness, and an application heartbeat
+                    // for browsers, whose JavaScript never sees pings.
+                    if let Err(end) = self.send_message(Message::Ping(Bytes::new())).await {
+                        return end;
+                    }
+                    if let Err(end) = self.send(frames::heartbeat(self.hub.seq(), now_ms())).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        if !self.take_allowance() {
+            return self.send(frames::error("rate_limited", "too many messages; slow down")).await;
+        }
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                let message = format!("not a valid message ({e}); expected {{\"type\":\"subscribe\",\"topics\":[…]}}");
+                return self.send(frames::error("bad_request", &message)).await;
+            }
+        };
+        match message {
+            ClientMessage::Subscribe { topics, since } => {
+                let parsed = match self.parse_topics(&topics) {
+                    Ok(t) => t,
+                    Err(frame) => return self.send(frame).await,
+                };
+                let new = parsed.iter().filter(|t| !self.sub.contains(t)).count();
+                if self.sub.len() + new > self.limits.max_topics_per_client {
+                    let message = format!("at most {} topics per connection", self.limits.max_topics_per_client);
+                    return self.send(frames::error("too_many_topics", &message)).await;
+                }
+                let since = since.map(|s| Since { epoch: s.epoch, seq: s.seq });
+                self.subscribe(parsed, since).await
+            }
+            ClientMessage::Unsubscribe { topics } => {
+                let parsed = match self.parse_topics(&topics) {
+                    Ok(t) => t,
+                    Err(frame) => return self.send(frame).await,
+                };
+                self.sub.remove(&parsed);
+                Ok(())
+            }
+        }
+    }
+
+    fn parse_topics(&self, topics: &[String]) -> Result<Vec<Topic>, Bytes> {
+        if topics.is_empty() {
+            return Err(frames::error("bad_request", "topics must not be empty"));
+        }
+        if topics.len() > self.limits.max_topics_per_client {
+            let message = format!("at most {} topics per connection", self.limits.max_topics_per_client);
+            return Err(frames::error("too_many_topics", &message));
+        }
+        topics.iter().map(|t| t.parse::<Topic>().map_err(|e| frames::error("unknown_topic", &e.0))).collect()
+    }
+
+    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<Since>) -> Result<(), End> {
+        match self.hub.subscribe(&mut self.sub, &topics, since.as_ref()) {
+            Catchup::Snapshot(frame) => self.send(frame).await,
+            Catchup::Replay(Some(frame)) => self.send(frame).await,
+            Catchup::Replay(None) => Ok(()),
+        }
+    }
+
+    fn take_allowance(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last_refill).as_secs_f64() * RATE_PER_SEC;
+        self.allowance = (self.allowance + refill).min(RATE_BURST);
+        self.last_refill = now;
+        if self.allowance >= 1.0 {
+            self.allowance -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn send(&mut self, json: Bytes) -> Result<(), End> {
+        // The frames are built from serde_json output and static text: UTF-8.
+        let text = Utf8Bytes::try_from(json).expect("frames are UTF-8");
+        self.send_message(Message::Text(text)).await
+    }
+
+    async fn send_message(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.limits.send_timeout, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::SocketError(e.to_string())),
+            Err(_) => {
+                tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);
+                self.close(CloseCode::Again, "too slow: not reading").await;
+                Err(End::TooSlow)
+            }
+        }
+    }
+
+    /// Best-effort close: a peer that is not reading may never take the frame.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close(Some(frame))).await;
+    }
+}
