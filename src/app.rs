@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::diff::FeedDiff;
-use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Poller};
+use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
 use crate::server::{self, ServerContext};
 
@@ -70,7 +70,11 @@ async fn run_pipeline(mut updates: mpsc::Receiver<FeedUpdate>, hub: Arc<Hub>, re
     while let Some(update) = updates.recv().await {
         let k = remove_after.get(&update.feed).copied().unwrap_or(3);
         let diff = diffs.entry(update.feed.clone()).or_insert_with(|| FeedDiff::new(update.feed.clone(), k));
-        let events = diff.apply(update.games, chrono::Utc::now());
+        let now = chrono::Utc::now();
+        let events = match update.polled {
+            Polled::Games(games) => diff.apply(games, now),
+            Polled::Same => diff.apply_same(now),
+        };
         if !events.is_empty() {
             let count = events.len();
             let seq = hub.publish(events);

@@ -131,13 +131,32 @@ impl FeedDiff {
                 }
             }
         }
-        gone.sort();
-        for id in gone {
-            if let Some(t) = self.games.remove(&id) {
-                events.push(Event::Remove { game: t.game });
+        events.extend(self.remove(gone));
+        events
+    }
+
+    /// The upstream repeated its last answer: games absent from it stay absent
+    /// one poll longer, and nothing else can have changed.
+    pub fn apply_same(&mut self, now: DateTime<Utc>) -> Vec<Event> {
+        if self.empty_streak > 0 {
+            return self.apply(Vec::new(), now);
+        }
+        let mut gone: Vec<String> = Vec::new();
+        for (id, known) in self.games.iter_mut() {
+            // `missed > 0` means absent from the last poll, which is this one again.
+            if known.missed > 0 {
+                known.missed += 1;
+                if known.missed >= self.remove_after {
+                    gone.push(id.clone());
+                }
             }
         }
-        events
+        self.remove(gone)
+    }
+
+    fn remove(&mut self, mut ids: Vec<String>) -> Vec<Event> {
+        ids.sort();
+        ids.into_iter().filter_map(|id| self.games.remove(&id)).map(|t| Event::Remove { game: t.game }).collect()
     }
 
     /// Removes every known game at once: the feed itself was removed.
@@ -257,6 +276,19 @@ mod tests {
         assert!(d.apply(vec![a.clone()], now()).is_empty());
         assert!(d.apply(vec![a.clone()], now()).is_empty());
         assert_eq!(kinds(&d.apply(vec![a.clone()], now())), vec![("-f:b".into(), vec![])]);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn a_repeated_answer_still_counts_towards_removal() {
+        let mut d = FeedDiff::new("f", 3);
+        let a = game("a", None, None, GameState::Scheduled, None);
+        let b = game("b", None, None, GameState::Scheduled, None);
+        d.apply(vec![a.clone(), b], now());
+        assert!(d.apply(vec![a.clone()], now()).is_empty());
+        assert!(d.apply_same(now()).is_empty());
+        assert_eq!(kinds(&d.apply_same(now())), vec![("-f:b".into(), vec![])]);
+        assert!(d.apply_same(now()).is_empty(), "a, present all along, stays");
         assert_eq!(d.len(), 1);
     }
 

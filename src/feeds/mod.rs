@@ -25,11 +25,21 @@ use crate::model::Game;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard};
 
-/// A good poll's games, on their way to the diff.
+/// A good poll, on its way to the diff.
 #[derive(Debug)]
 pub struct FeedUpdate {
     pub feed: String,
-    pub games: Vec<Game>,
+    pub polled: Polled,
+}
+
+#[derive(Debug)]
+pub enum Polled {
+    /// A new body, parsed.
+    Games(Vec<Game>),
+    /// The upstream answered with what it answered last time (304, or the same
+    /// bytes). Nothing to parse, but it still counts as a poll in which absent
+    /// games stayed absent.
+    Same,
 }
 
 #[derive(Debug, Default)]
@@ -77,13 +87,17 @@ impl Poller {
         let started = std::time::Instant::now();
         let result = fetch::fetch(&self.client, &self.feed, &mut state.validators).await;
         let outcome = match result {
-            Ok(Fetched::NotModified) => Ok("not_modified"),
-            Ok(Fetched::Unchanged) => Ok("unchanged"),
+            Ok(same @ (Fetched::NotModified | Fetched::Unchanged)) => {
+                if self.out.send(FeedUpdate { feed: self.feed.id.clone(), polled: Polled::Same }).await.is_err() {
+                    return; // shutting down
+                }
+                Ok(if matches!(same, Fetched::NotModified) { "not_modified" } else { "unchanged" })
+            }
             Ok(Fetched::Body(body)) => match self.adapter.parse(&body) {
                 Ok(games) => {
                     state.validators.accept(&body);
                     let count = games.len();
-                    if self.out.send(FeedUpdate { feed: self.feed.id.clone(), games }).await.is_err() {
+                    if self.out.send(FeedUpdate { feed: self.feed.id.clone(), polled: Polled::Games(games) }).await.is_err() {
                         return; // shutting down
                     }
                     self.health.update(&self.feed.id, |h| h.games = count);
