@@ -47,12 +47,12 @@ pub fn config(listen: SocketAddr, upstream: &str, poll: Duration) -> Result<Conf
         r#"id = "demo-worldcup"
 adapter = "espn"
 url = "{upstream}"
-schedule = "{}ms"
+schedule = "{}s"
 league = "worldcup"
 sport = "soccer"
 timeout = "5s"
 "#,
-        poll.as_millis()
+        poll.as_secs().max(1)
     );
     let feed = config::load_feed(&PathBuf::from("<built-in demo>/worldcup.toml"), &feed_text).map_err(|e| e.to_string())?;
     Ok(Config { source: None, listen, feeds_dir: PathBuf::new(), state_dir: None, limits: Limits::default(), feeds: vec![feed] })

@@ -372,13 +372,12 @@ pub(crate) fn score_of(value: &Value) -> Option<i64> {
 
 /// A whole number from a JSON number (`3`, `3.0`) or a numeric string (`"3"`).
 pub(crate) fn integer_of(value: &Value) -> Option<i64> {
+    let whole = |f: f64| (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64);
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
-        }),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
         Value::String(s) => {
             let s = s.trim();
-            s.parse::<i64>().ok().or_else(|| integer_of(&Value::from(s.parse::<f64>().ok()?)))
+            s.parse::<i64>().ok().or_else(|| s.parse::<f64>().ok().and_then(whole))
         }
         _ => None,
     }

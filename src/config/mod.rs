@@ -445,14 +445,16 @@ fn load_feed_text(
     })
 }
 
-/// "15s" → an interval; six space-separated fields → a cron checked by the same
+/// "15s" → an interval (whole seconds); six space-separated fields → a cron checked by the same
 /// parser the scheduler will use.
 pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
-    let fields = text.split_whitespace().count();
+    let interval = text.trim().strip_prefix("every ").unwrap_or(text).trim();
+    let fields = interval.split_whitespace().count();
     if fields <= 1 {
-        let d = parse_duration(text.trim_start_matches("every ").trim())?;
-        if d < Duration::from_millis(500) {
-            return Err("an interval must be at least 500ms".into());
+        let d = parse_duration(interval)?;
+        // tokio-cron-scheduler counts repeat intervals in whole seconds.
+        if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+            return Err(format!("`{text}`: an interval is a whole number of seconds, at least \"1s\""));
         }
         return Ok(Schedule::Every(d));
     }
@@ -558,10 +560,16 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str, report: &
         Ok(v) => Some(v),
         Err(e) => {
             let message = e.message().trim().to_string();
-            let (line, mut key) = match e.span() {
+            let (mut line, mut key) = match e.span() {
                 Some(span) => (Some(locate::line_of_offset(text, span.start)), locate::key_at_offset(text, span.start)),
                 None => (None, String::new()),
             };
+            // A key missing from the top level is reported against the whole
+            // document: there is no line to point at.
+            if message.starts_with("missing field") && e.span().is_some_and(|s| s.start == 0) {
+                line = None;
+                key.clear();
+            }
             // "unknown field `x`" and "missing field `x`" name the key themselves;
             // the span then points at the key (or its table), so refine the path.
             if let Some(field) = backticked(&message) {
@@ -585,4 +593,20 @@ fn backticked(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let end = message[start..].find('`')? + start;
     Some(message[start..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(parse_schedule("15s"), Ok(Schedule::Every(Duration::from_secs(15))));
+        assert_eq!(parse_schedule("every 2m"), Ok(Schedule::Every(Duration::from_secs(120))));
+        assert_eq!(parse_schedule("*/10 * * * * *"), Ok(Schedule::Cron("*/10 * * * * *".into())));
+        assert!(parse_schedule("500ms").unwrap_err().contains("whole number of seconds"));
+        assert!(parse_schedule("1500ms").unwrap_err().contains("whole number of seconds"));
+        assert!(parse_schedule("*/10 * * * *").unwrap_err().contains("has 5 fields"));
+        assert!(parse_schedule("*/10 * * * * nope").unwrap_err().contains("not a valid cron"));
+    }
 }
