@@ -740,6 +740,28 @@ score = "/a/s"
     }
 
     #[test]
+    fn single_value_readers() {
+        assert_eq!(score_of(&json!("3")), Some(3));
+        assert_eq!(score_of(&json!(" 12 ")), Some(12));
+        assert_eq!(score_of(&json!(4.0)), Some(4));
+        assert_eq!(score_of(&json!({"value": 2.0, "displayValue": "2"})), Some(2));
+        assert_eq!(score_of(&json!({"displayValue": "5"})), Some(5));
+        for none in [json!(""), json!("W"), json!(2.5), json!(null), json!([1])] {
+            assert_eq!(score_of(&none), None, "{none}");
+        }
+        assert_eq!(period_of(&json!(0)), None);
+        assert_eq!(period_of(&json!("3")), Some(3));
+        assert_eq!(period_of(&json!(-1)), None);
+        assert_eq!(text_of(&json!(1610612744)), Some("1610612744".into()));
+        assert_eq!(text_of(&json!("  ")), None);
+        assert_eq!(text_of(&json!({"default": "Bruins"})), None);
+        assert_eq!(normalize_start("2026-06-28T19:00Z").as_deref(), Some("2026-06-28T19:00:00Z"));
+        assert_eq!(normalize_start("2025-06-06T00:30:00+00:00").as_deref(), Some("2025-06-06T00:30:00Z"));
+        assert_eq!(normalize_start("2023-04-20T22:00:00-04:00").as_deref(), Some("2023-04-21T02:00:00Z"));
+        assert_eq!(normalize_start("2026-06-28"), None);
+    }
+
+    #[test]
     fn iso8601_clocks() {
         assert_eq!(iso8601_clock("PT07M15.00S").as_deref(), Some("7:15"));
         assert_eq!(iso8601_clock("PT00M00.00S").as_deref(), Some("0:00"));
