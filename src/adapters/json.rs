@@ -849,7 +849,7 @@ score = "/a/s"
     #[test]
     fn through_the_adapter_bad_bodies_are_bad_polls() {
         let (table, mapping) = example("nba-cdn.toml");
-        let adapter = Adapter::new(AdapterKind::Json(mapping), labels_of(&table));
+        let adapter = Adapter::new(AdapterKind::Json(Box::new(mapping)), labels_of(&table));
         assert!(matches!(adapter.parse(b"<html><body>403 Forbidden</body></html>"), Err(AdapterError::NotJson(_))));
         let body = std::fs::read(root("tests/fixtures/other/nba-cdn-todaysscoreboard.json")).unwrap();
         assert!(matches!(adapter.parse(&body[..body.len() - 10]), Err(AdapterError::NotJson(_))));

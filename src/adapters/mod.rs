@@ -39,7 +39,7 @@ pub enum AdapterKind {
     /// ESPN site-API scoreboard JSON, every sport.
     Espn,
     /// Any JSON, read through a mapping written in the feed file.
-    Json(JsonMapping),
+    Json(Box<JsonMapping>),
 }
 
 impl AdapterKind {

@@ -38,6 +38,8 @@ pub fn key_at_offset(text: &str, offset: usize) -> String {
 /// The line where a dotted key path (`mapping.home.abbr`) is set, if it is.
 /// Falls back to its table's header, then to the nearest enclosing table.
 pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    let path = normalize_key(path);
+    let path = path.as_str();
     let mut table = String::new();
     let mut header_lines: Vec<(String, usize)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -103,6 +105,7 @@ mod tests {
         assert_eq!(line_of_key(TEXT, "mapping.games"), Some(5));
         assert_eq!(line_of_key(TEXT, "mapping.home.abbr"), Some(7));
         assert_eq!(line_of_key(TEXT, "mapping.states.7"), Some(9));
+        assert_eq!(line_of_key(TEXT, "mapping.states.\"7\""), Some(9));
         // A missing key points at its table.
         assert_eq!(line_of_key(TEXT, "mapping.home.name"), Some(6));
         assert_eq!(line_of_key(TEXT, "nothing"), None);

@@ -341,7 +341,7 @@ fn load_feed_text(
                 for (key, message) in m.validate() {
                     report.at(&file, &format!("mapping.{key}"), &message);
                 }
-                Some(AdapterKind::Json(m.clone()))
+                Some(AdapterKind::Json(Box::new(m.clone())))
             }
         },
         other => {
