@@ -57,7 +57,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     drop(updates_tx);
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let routes = server::routes(ServerContext { hub: hub.clone(), health: health.clone(), limits });
+    let routes = server::routes(ServerContext { hub: hub.clone(), health: health.clone(), limits, shutdown: shutdown_rx.clone() });
     let server = tokio::spawn(server::serve(listener, routes, shutdown_rx));
     tracing::info!(%addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
     Ok(Running { addr, hub, health, shutdown, server, scheduler, pipeline })
@@ -88,6 +88,11 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
+        // Give sessions a moment to send their 1001 close frames.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         self.scheduler.shutdown().await;
         self.pipeline.abort();
     }

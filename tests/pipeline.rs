@@ -320,3 +320,55 @@ async fn snapshot_api_with_etag_and_plain_http_to_ws_is_refused() {
     assert_eq!(reqwest::get(service.http("/no/such/page")).await.unwrap().status(), 404);
     service.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_clients_with_going_away() {
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let service = start_service(&[feed(&upstream, "")], "").await;
+    let mut client = Client::connect(&service.ws("?topics=all")).await;
+    client.hello().await;
+    client.next().await;
+    service.running.stop().await;
+    assert_eq!(client.close_code().await, Some(1001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
+    // 2,000 games make each snapshot about half a megabyte.
+    let mut doc = espn_many(2000);
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let service = start_service(&[feed(&upstream, "")], "[limits]\nsend_timeout = \"1s\"\n").await;
+    upstream.wait_served(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut good = Client::connect(&service.ws("?topics=league:nba")).await;
+    good.hello().await;
+    assert_eq!(good.next().await["games"].as_array().unwrap().len(), 2000);
+
+    // A client with a tiny receive window asks for snapshot after snapshot and
+    // never reads a byte.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(service.addr).await.unwrap();
+    let (mut stuck, _) = tokio_tungstenite::client_async(service.ws(""), stream).await.unwrap();
+    use futures_util::SinkExt;
+    for _ in 0..15 {
+        let msg = json!({"type":"subscribe","topics":["all"]}).to_string();
+        stuck.send(tokio_tungstenite::tungstenite::Message::Text(msg.into())).await.unwrap();
+    }
+    assert_eq!(service.running.hub.subscriber_count(), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while service.running.hub.subscriber_count() > 1 {
+        assert!(std::time::Instant::now() < deadline, "the stuck client was never dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The reader that keeps up noticed nothing.
+    set_score(&mut doc, 0, 0, 3);
+    upstream.push([Step::json(&doc)]);
+    let update = good.next().await;
+    assert_eq!(update["type"], "update", "{update}");
+    assert_eq!(update["changes"], json!(["score"]));
+    drop(stuck);
+    service.running.stop().await;
+}

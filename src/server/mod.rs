@@ -33,6 +33,8 @@ pub struct ServerContext {
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
     pub limits: Limits,
+    /// Turns true when the server is shutting down: sessions close with 1001.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// The client's address, put in each request's extensions by the accept loop.
@@ -69,7 +71,7 @@ pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Inf
                 },
             };
             let config = upgrade::socket_config(ctx.limits.max_message_bytes);
-            upgrade.into_response(config, move |socket| session::run(socket, ctx.hub, ctx.limits, topics))
+            upgrade.into_response(config, move |socket| session::run(socket, ctx.hub, ctx.limits, ctx.shutdown, topics))
         });
 
     let games = warp::path!("api" / "v1" / "games")

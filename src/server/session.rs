@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
@@ -52,14 +53,15 @@ enum End {
     TooLarge,
     SocketError(String),
     HubClosed,
+    ServerShutdown,
 }
 
 /// Messages a client may send in a burst, and how fast the allowance refills.
 const RATE_BURST: f64 = 20.0;
 const RATE_PER_SEC: f64 = 2.0;
 
-pub async fn run(socket: Socket, hub: Arc<Hub>, limits: Limits, url_topics: Vec<Topic>) {
-    let end = Session::new(socket, hub, limits).serve(url_topics).await;
+pub async fn run(socket: Socket, hub: Arc<Hub>, limits: Limits, shutdown: watch::Receiver<bool>, url_topics: Vec<Topic>) {
+    let end = Session::new(socket, hub, limits).serve(url_topics, shutdown).await;
     tracing::debug!(?end, "WebSocket session ended");
 }
 
@@ -78,7 +80,7 @@ impl Session {
         Session { socket, hub, limits, sub: Subscription::default(), allowance: RATE_BURST, last_refill: Instant::now() }
     }
 
-    async fn serve(mut self, url_topics: Vec<Topic>) -> End {
+    async fn serve(mut self, url_topics: Vec<Topic>, mut shutdown: watch::Receiver<bool>) -> End {
         let heartbeat = self.limits.heartbeat;
         let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
         if let Err(end) = self.send(hello).await {
@@ -88,6 +90,10 @@ impl Session {
             if let Err(end) = self.subscribe(url_topics, None).await {
                 return end;
             }
+        }
+        if *shutdown.borrow() {
+            self.close(CloseCode::Away, "server shutting down").await;
+            return End::ServerShutdown;
         }
         let mut ticker = interval_at(Instant::now() + heartbeat, heartbeat);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -141,6 +147,11 @@ impl Session {
                         return End::HubClosed;
                     }
                 },
+                _ = shutdown.changed() => {
+                    // The flag only ever turns true; a dropped sender means the same.
+                    self.close(CloseCode::Away, "server shutting down").await;
+                    return End::ServerShutdown;
+                }
                 _ = ticker.tick() => {
                     if last_heard.elapsed() > heartbeat * 2 {
                         self.close(CloseCode::Policy, "no traffic for two heartbeats").await;

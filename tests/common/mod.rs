@@ -326,3 +326,22 @@ pub fn events_of(frame: &Value) -> Vec<Value> {
         _ => vec![frame.clone()],
     }
 }
+
+/// An ESPN scoreboard of `n` live games with only the fields the adapter reads
+/// (the shape of the real recordings, trimmed), for tests that need many games.
+pub fn espn_many(n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let status = serde_json::json!({"clock": 0.0, "displayClock": "12:00", "period": 1,
+                "type": {"name": "STATUS_IN_PROGRESS", "state": "in", "completed": false, "shortDetail": "12:00 - 1st"}});
+            serde_json::json!({
+                "id": format!("{}", 500000 + i), "date": "2026-11-25T00:30Z", "status": status.clone(),
+                "competitions": [{"id": format!("{}", 500000 + i), "status": status, "competitors": [
+                    {"homeAway": "home", "score": "0", "team": {"id": format!("h{i}"), "abbreviation": format!("H{i}"), "displayName": format!("Home Team {i}"), "shortDisplayName": format!("Home {i}")}},
+                    {"homeAway": "away", "score": "0", "team": {"id": format!("a{i}"), "abbreviation": format!("A{i}"), "displayName": format!("Away Team {i}"), "shortDisplayName": format!("Away {i}")}}
+                ]}]
+            })
+        })
+        .collect();
+    serde_json::json!({ "events": events })
+}
