@@ -1,0 +1,139 @@
+// Test harness: a real HTTP upstream serving recorded ESPN scoreboards, the real scoreticker
+// binary polling it, and real headless Chromium driven by playwright-core.
+import http from 'node:http';
+import net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '../..');
+export const ARTIFACTS = path.join(here, 'artifacts');
+export const BIN = process.env.SCORETICKER_BIN ? path.resolve(process.env.SCORETICKER_BIN) : path.join(ROOT, 'target/debug/scoreticker');
+export const FEED = 'test-nba';
+export const POLL_MS = 1000;
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+const fixture = name => JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/espn', name), 'utf8'));
+
+/** One NBA scoreboard built from real recordings: the live playoff game first, then a day of
+ *  finals and a scheduled game, so a ticker has enough games to scroll. */
+export function scoreboard() {
+  const doc = fixture('basketball-nba-live-playoffs.json');
+  doc.events.push(...fixture('basketball-nba-20241215.json').events, ...fixture('basketball-nba-scheduled.json').events);
+  return doc;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+/** The upstream: GET /scoreboard serves `doc` (edit it freely); other paths serve host pages
+ *  registered with page(), with a strict CSP that allows only the service. */
+export async function startUpstream() {
+  const up = { doc: scoreboard(), pages: new Map(), hits: 0 };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/scoreboard') {
+      up.hits++;
+      res.writeHead(200, { 'content-type': 'application/json;charset=UTF-8', 'cache-control': 'no-store' });
+      return res.end(JSON.stringify(up.doc));
+    }
+    const page = up.pages.get(url.pathname);
+    if (!page) { res.writeHead(404); return res.end('not found'); }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': page.csp, 'cache-control': 'no-store' });
+    res.end(page.html);
+  });
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  up.port = server.address().port;
+  up.url = `http://127.0.0.1:${up.port}`;
+  up.close = () => new Promise(r => { server.closeAllConnections(); server.close(r); });
+  let n = 0;
+  /** Registers a publisher page that embeds the widget from the service `svc` (a port). */
+  up.page = (svc, body, { css = '', lang = 'en', frames = false } = {}) => {
+    const p = `/host-${++n}`, origin = `127.0.0.1:${svc}`;
+    // What a publisher with a strict policy allows: the script and the socket of the service, nothing
+    // for styles but its own (nonce): the widget must need no style-src of its own.
+    const csp = `default-src 'none'; script-src http://${origin}; connect-src ws://${origin}; style-src 'nonce-host'; ` +
+      `img-src 'none'${frames ? `; frame-src http://${origin}` : ''}`;
+    up.pages.set(p, {
+      csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>Publisher page</title>` +
+        `<style nonce="host">body{margin:20px;font-family:serif}${css}</style>` +
+        `<script src="http://${origin}/ticker.js" async></script></head><body>${body}</body></html>`,
+    });
+    return up.url + p;
+  };
+  return up;
+}
+
+/** The first competition of event `i` (0 = the live playoff game, PHI at BOS). */
+export const competition = (doc, i = 0) => doc.events[i].competitions[0];
+export function setScore(doc, i, homeAway, score) {
+  competition(doc, i).competitors.find(c => c.homeAway === homeAway).score = String(score);
+}
+export function setFinal(doc, i) {
+  const st = { clock: 0, displayClock: '0.0', period: 4,
+    type: { id: '3', name: 'STATUS_FINAL', state: 'post', completed: true, description: 'Final', detail: 'Final', shortDetail: 'Final' } };
+  doc.events[i].status = st;
+  competition(doc, i).status = st;
+}
+
+/** The real service, as an operator runs it: `scoreticker serve --config <file>`. */
+export async function startService({ upstream, port, dir }) {
+  if (!fs.existsSync(BIN)) throw new Error(`no scoreticker binary at ${BIN}: run cargo build (or set SCORETICKER_BIN)`);
+  dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'scoreticker-browser-'));
+  port ??= await freePort();
+  fs.mkdirSync(path.join(dir, 'feeds.d'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'scoreticker.toml'),
+    `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n`);
+  fs.writeFileSync(path.join(dir, 'feeds.d/test.toml'),
+    `id = "${FEED}"\nadapter = "espn"\nurl = "${upstream.url}/scoreboard"\nschedule = "1s"\nleague = "nba"\nsport = "basketball"\n`);
+  const log = fs.createWriteStream(path.join(ARTIFACTS, 'service.log'), { flags: 'a' });
+  const proc = spawn(BIN, ['serve', '--config', path.join(dir, 'scoreticker.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout.pipe(log, { end: false });
+  proc.stderr.pipe(log, { end: false });
+  const exited = new Promise(r => proc.once('exit', (code, signal) => r({ code, signal })));
+  const svc = { proc, port, dir, url: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, exited };
+  const deadline = Date.now() + 20e3;
+  for (;;) {
+    if (proc.exitCode != null) throw new Error(`scoreticker exited with ${proc.exitCode}; see ${path.join(ARTIFACTS, 'service.log')}`);
+    try { if ((await fetch(svc.url + '/healthz')).ok) break; } catch { /* not listening yet */ }
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error('scoreticker did not answer /healthz within 20 s'); }
+    await sleep(100);
+  }
+  svc.stop = async (signal = 'SIGTERM') => {
+    if (proc.exitCode == null && proc.signalCode == null) {
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  return svc;
+}
+
+export const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+}
+
+/** Opens a page and records every console error, page error and CSP report on `page.problems`. */
+export async function open(context, url) {
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', m => m.type() === 'error' && page.problems.push('console: ' + m.text()));
+  page.on('pageerror', e => page.problems.push('pageerror: ' + e.message));
+  await page.goto(url);
+  return page;
+}
