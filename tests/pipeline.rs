@@ -372,3 +372,31 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
     drop(stuck);
     service.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peers_are_dropped_and_answering_peers_kept() {
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let service = start_service(&[feed(&upstream, "")], "[limits]\nheartbeat = \"1s\"\n").await;
+    // A peer that completed the handshake and then went silent: it never reads,
+    // so it never answers a ping.
+    let (silent, _) = tokio_tungstenite::connect_async(service.ws("?topics=all")).await.unwrap();
+    // A peer that reads (tungstenite answers pings while reading).
+    let mut alive = Client::connect(&service.ws("?topics=all")).await;
+    alive.hello().await;
+    assert_eq!(service.running.hub.subscriber_count(), 2);
+    let mut heartbeats = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(200), futures_util::StreamExt::next(&mut alive.ws)).await
+        {
+            if t.as_str().contains("\"heartbeat\"") {
+                heartbeats += 1;
+            }
+        }
+    }
+    assert_eq!(service.running.hub.subscriber_count(), 1, "the silent peer was dropped, the reader kept");
+    assert!(heartbeats >= 3, "application heartbeats every second: got {heartbeats}");
+    drop(silent);
+    service.running.stop().await;
+}

@@ -372,4 +372,26 @@ mod tests {
         assert_eq!(removed, serde_json::json!({"type":"remove","seq":2,"ts":removed["ts"],"id":"f:1"}));
         assert!(h.games().is_empty());
     }
+
+    #[test]
+    fn a_lagging_receiver_is_resynced_with_a_snapshot_not_a_gap() {
+        let h = Hub::new("ep".into(), 2, 100, Duration::from_secs(600));
+        let (_, _, mut rx) = h.connect(20);
+        let mut sub = Subscription::default();
+        h.subscribe(&mut sub, &topics(&["all"]), None);
+        for i in 1..=5 {
+            h.publish(vec![update(game(&i.to_string(), "nba", i))]);
+        }
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(3))));
+        let snapshot = json(&h.resync(&mut sub));
+        assert_eq!(snapshot["type"], "snapshot");
+        assert_eq!(snapshot["seq"], 5);
+        assert_eq!(snapshot["games"].as_array().unwrap().len(), 5);
+        // What the receiver still holds is covered by the snapshot: not sent again.
+        while let Ok(p) = rx.try_recv() {
+            assert_eq!(p.frame_for(&sub), None);
+        }
+        h.publish(vec![update(game("1", "nba", 9))]);
+        assert_eq!(json(&rx.try_recv().unwrap().frame_for(&sub).unwrap())["seq"], 6);
+    }
 }
