@@ -1,26 +1,23 @@
 /*! <score-ticker>: scoreticker's live scores widget. No dependencies. MIT. Guide: web/README.md */
 (() => {
-'use strict';
 const TAG = 'score-ticker';
 if (!window.customElements || customElements.get(TAG)) return; // loaded twice
 
 const STR = {
-  en: { name: 'Live scores', pause: 'Pause scores', prev: 'Previous games', next: 'Next games', connecting: 'Connecting…',
+  en: { name: 'Live scores', pause: 'Pause scores', prev: 'Previous', next: 'Next', connecting: 'Connecting…',
     live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', upd: 'last updated', final: 'Final', ot: 'OT',
     brk: 'Break', postponed: 'Postponed', delayed: 'Delayed', canceled: 'Canceled', none: 'No games right now', win: 'winner' },
-  es: { name: 'Marcadores en directo', pause: 'Pausar marcadores', prev: 'Partidos anteriores', next: 'Partidos siguientes',
+  es: { name: 'Marcadores en directo', pause: 'Pausar marcadores', prev: 'Anteriores', next: 'Siguientes',
     connecting: 'Conectando…', live: 'En directo', reconnecting: 'Reconectando…', offline: 'Sin conexión', upd: 'actualizado',
     final: 'Final', ot: 'Prórroga', brk: 'Descanso', postponed: 'Aplazado', delayed: 'Retrasado', canceled: 'Cancelado',
     none: 'No hay partidos ahora', win: 'ganador' },
 };
 const REG = { basketball: 4, football: 4, hockey: 3, soccer: 2 }; // periods before overtime
 const ORDER = { live: 0, break: 0, delayed: 1, scheduled: 2, final: 3 };
-const HIDDEN_CLOSE_MS = 60e3;
 const RM = matchMedia('(prefers-reduced-motion: reduce)');
 const at = (e, a, v) => e.setAttribute(a, v);
 const esc = s => String(s ?? '').replace(/[&<>"']/g, c => '&#' + c.charCodeAt(0) + ';');
-const cs = document.currentScript;
-const DEFAULT_SRC = new URL('/ws', cs && cs.src || location.href).href.replace(/^http/, 'ws');
+const DEFAULT_SRC = new URL('/ws', document.currentScript?.src || location).href.replace(/^http/, 'ws');
 
 // topics match as on the server
 const match = (t, g) => {
@@ -30,10 +27,10 @@ const match = (t, g) => {
 };
 
 const DARK = '--_bg:var(--st-bg,#16181d);--_fg:var(--st-fg,#f1f3f5);--_mu:var(--st-muted,#aab1bc);--_ln:var(--st-border,#737a86);' +
-  '--_ac:var(--st-accent,#ff7b7b);--_hi:var(--st-flash,#6b5200);--_bt:var(--st-button-bg,#262a31);color-scheme:dark';
+  '--_ac:var(--st-accent,#ff7b7b);color-scheme:dark';
 const CSS = `:host{display:block;contain:content;box-sizing:border-box;height:var(--st-height,3em);overflow:hidden;
 --_bg:var(--st-bg,#fff);--_fg:var(--st-fg,#16181d);--_mu:var(--st-muted,#545b66);--_ln:var(--st-border,#8a909a);
---_ac:var(--st-accent,#c4001a);--_hi:var(--st-flash,#ffe27a);--_bt:var(--st-button-bg,#eef0f3);color-scheme:light;
+--_ac:var(--st-accent,#c4001a);color-scheme:light;
 font-size:var(--st-font-size,15px)!important;background:var(--_bg);border:1px solid var(--_ln);border-radius:var(--st-radius,6px)}
 :host([hidden]){display:none}:host([mode=list]){height:var(--st-list-height,20em)}
 :host([theme=dark]){${DARK}}@media(prefers-color-scheme:dark){:host([theme=auto]){${DARK}}}
@@ -41,7 +38,7 @@ font-size:var(--st-font-size,15px)!important;background:var(--_bg);border:1px so
 /* all:initial: no inherited host style gets in */
 .bar{all:initial;display:flex;align-items:center;gap:.5em;height:100%;padding:0 .4em;white-space:nowrap;color:var(--_fg);
 font:1em/1.25 var(--st-font,system-ui,sans-serif);font-variant-numeric:tabular-nums}
-button{font:inherit;color:inherit;background:var(--_bt);border:1px solid var(--_ln);border-radius:4px;width:1.9em;height:1.9em;
+button{font:inherit;color:inherit;background:var(--st-button-bg,color-mix(in srgb,var(--_fg) 7%,var(--_bg)));border:1px solid var(--_ln);border-radius:4px;width:1.9em;height:1.9em;
 min-width:24px;min-height:24px;padding:0;display:grid;place-items:center;flex:none;cursor:pointer}
 button[aria-disabled=true]{opacity:.4;cursor:default}
 :focus-visible{outline:2px solid var(--_fg);outline-offset:1px}
@@ -62,7 +59,7 @@ button[aria-disabled=true]{opacity:.4;cursor:default}
 .w .ab,.w .sc{font-weight:800}
 .l{color:var(--_mu)}.sd{color:var(--_mu);font-size:.85em}.s-live .sd,.s-break .sd{color:var(--_ac);font-weight:700}
 .none{color:var(--_mu);border:0}.sc:empty{display:none}
-.hit{animation:hit 1.6s ease-out}@keyframes hit{0%,40%{background:var(--_hi)}}
+.hit{--_hi:var(--st-flash,color-mix(in srgb,var(--_ac) 28%,var(--_bg)));animation:hit 1.6s ease-out}@keyframes hit{0%,40%{background:var(--_hi)}}
 @media(prefers-reduced-motion:reduce){.hit{animation:none;background:var(--_hi)}}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
 .bar.list{flex-wrap:wrap;align-content:flex-start;padding:.4em .6em 0}
@@ -134,7 +131,7 @@ class Conn {
     try { m = JSON.parse(data); } catch (e) { return; }
     const t = m.type;
     if (t === 'hello') {
-      this.hb = +m.heartbeat_s || 20; this.cur = m.epoch; this.ok = 1; this.n = 0; this.dog();
+      this.hb = +m.heartbeat_s || 20; this.cur = m.epoch; this.ok = 1; this.n = this.rs = this.hs = 0; this.dog();
       if (this.topics.size) this.sub([...this.topics], this.seq != null ? { epoch: this.ep, seq: this.seq } : undefined);
       this.status('live');
     } else if (t === 'snapshot') {
@@ -147,10 +144,7 @@ class Conn {
       for (const e of t === 'batch' ? m.events : [m]) {
         const id = e.id || e.game.id, o = this.g.get(id);
         if (o && o.s >= e.seq) continue; // stale
-        // on `all` seqs are consecutive: a hole = lost events
-        if (this.topics.has('all') && !this.rs && this.seq != null && this.ep === this.cur && e.seq > this.seq + 1) {
-          this.rs = 1; this.sub([...this.topics]); // resubscribe: snapshot
-        }
+        this.gap(e.seq - 1);
         if (e.type === 'update') this.g.set(id, { g: e.game, s: e.seq });
         else if (e.type === 'remove') this.g.delete(id);
         else continue;
@@ -158,7 +152,12 @@ class Conn {
         evs.push({ game: e.game || o && o.g, changes: e.changes || ['removed'], prev: o && o.g, removed: e.type === 'remove' });
       }
       evs.length && this.emit(evs);
-    } else if (t === 'error') console.warn(TAG + ':', m.code, m.message);
+    } else if (t === 'heartbeat') { this.gap(this.hs); this.hs = m.seq; }
+    else if (t === 'error') console.warn(TAG + ':', m.code, m.message);
+  }
+  // on `all` every seq comes to us: a hole, or a heartbeat's seq unseen a beat later, = lost events
+  gap(s) {
+    if (this.topics.has('all') && !this.rs && this.seq != null && this.ep === this.cur && s > this.seq) { this.rs = 1; this.sub([...this.topics]); }
   }
   sub(topics, since) { this.send({ type: 'subscribe', topics, since }); }
   mark(seq) { if (this.ep !== this.cur) { this.ep = this.cur; this.seq = seq; } else this.seq = Math.max(this.seq ?? 0, seq); }
@@ -181,7 +180,7 @@ addEventListener('pageshow', e => e.persisted && each(c => c.now()));
 addEventListener('online', () => each(c => c.now()));
 document.addEventListener('visibilitychange', () => {
   clearTimeout(hideT);
-  if (document.hidden) hideT = setTimeout(() => document.hidden && each(c => c.close(1)), HIDDEN_CLOSE_MS);
+  if (document.hidden) hideT = setTimeout(() => document.hidden && each(c => c.close(1)), 60e3); // hidden a minute
   else each(c => c.now());
   widgets.forEach(w => w.play());
 });
@@ -244,7 +243,7 @@ class ScoreTicker extends HTMLElement {
     this.lc = l;
     this.hm = new Intl.DateTimeFormat(l, { hour: '2-digit', minute: '2-digit' });
     this.pr = new Intl.PluralRules(l, { type: 'ordinal' });
-    at($.pp, A, S.pause); at($.pp, 'title', S.pause); at($.pv, A, S.prev); at($.nx, A, S.next); at($.tr, A, S.name);
+    at($.pp, A, S.pause); at($.pv, A, S.prev); at($.nx, A, S.next); at($.tr, A, S.name);
     if (this.int) this.int.ariaLabel = S.name;
     this.li.forEach(li => li._h = 0);
     this.render(); this.c && this.stat();
@@ -277,10 +276,10 @@ class ScoreTicker extends HTMLElement {
   }
   // opt-in: goals (not baskets) and finals, debounced, silent while paused
   say(e) {
-    const a = this.getAttribute('announce'), g = e.game, p = e.prev;
-    if (a == null || this.paused || !p || e.removed) return;
+    const g = e.game, p = e.prev;
+    if (!this.hasAttribute('announce') || this.paused || !p || e.removed) return;
     const fin = g.status.state === 'final' && p.status.state !== 'final',
-      goal = a !== 'finals' && g.sport !== 'basketball' && e.changes.includes('score');
+      goal = g.sport !== 'basketball' && e.changes.includes('score');
     if (!fin && !goal) return;
     this.q.push(this.pair(g).map(t => `${t.name} ${t.score ?? ''}`).join(', ') + (fin ? ', ' + this.S.final : ''));
     clearTimeout(this.qt);

@@ -15,6 +15,7 @@ export const ARTIFACTS = path.join(here, 'artifacts');
 export const BIN = process.env.SCORETICKER_BIN ? path.resolve(process.env.SCORETICKER_BIN) : path.join(ROOT, 'target/debug/scoreticker');
 export const FEED = 'test-nba';
 export const POLL_MS = 1000;
+export const HEARTBEAT_S = 2;
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
 const fixture = name => JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/espn', name), 'utf8'));
@@ -77,6 +78,10 @@ export const competition = (doc, i = 0) => doc.events[i].competitions[0];
 export function setScore(doc, i, homeAway, score) {
   competition(doc, i).competitors.find(c => c.homeAway === homeAway).score = String(score);
 }
+export function setStatus(doc, i, status) {
+  doc.events[i].status = status;
+  competition(doc, i).status = status;
+}
 export function setFinal(doc, i) {
   const st = { clock: 0, displayClock: '0.0', period: 4,
     type: { id: '3', name: 'STATUS_FINAL', state: 'post', completed: true, description: 'Final', detail: 'Final', shortDetail: 'Final' } };
@@ -91,7 +96,9 @@ export async function startService({ upstream, port, dir }) {
   port ??= await freePort();
   fs.mkdirSync(path.join(dir, 'feeds.d'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'scoreticker.toml'),
-    `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n`);
+    `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n\n` +
+    // A short heartbeat, so that the widget's watchdog (heartbeat + 10 s) can be tested in seconds.
+    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n`);
   fs.writeFileSync(path.join(dir, 'feeds.d/test.toml'),
     `id = "${FEED}"\nadapter = "espn"\nurl = "${upstream.url}/scoreboard"\nschedule = "1s"\nleague = "nba"\nsport = "basketball"\n`);
   const log = fs.createWriteStream(path.join(ARTIFACTS, 'service.log'), { flags: 'a' });
