@@ -328,7 +328,7 @@ class ScoreTicker extends HTMLElement {
       const h = this.html(g), o = li._g;
       if (li._h !== h) {
         li.innerHTML = li._h = h;
-        if (o) ['home', 'away'].forEach(k => o[k].score !== g[k].score && hit.push(li.querySelector(`.${k} .sc`)));
+        if (o) ['home', 'away'].forEach(k => o[k].score != null && o[k].score !== g[k].score && hit.push(li.querySelector(`.${k} .sc`)));
       }
       li._g = g; a.append(li);
     }

@@ -57,7 +57,7 @@ export async function startUpstream() {
   up.close = () => new Promise(r => { server.closeAllConnections(); server.close(r); });
   let n = 0;
   /** Registers a publisher page that embeds the widget from the service `svc` (a port). */
-  up.page = (svc, body, { css = '', lang = 'en', frames = false } = {}) => {
+  up.page = (svc, body, { css = '', lang = 'en', frames = false, script = true } = {}) => {
     const p = `/host-${++n}`, origin = `127.0.0.1:${svc}`;
     // What a publisher with a strict policy allows: the script and the socket of the service, nothing
     // for styles but its own (nonce): the widget must need no style-src of its own.
@@ -66,7 +66,7 @@ export async function startUpstream() {
     up.pages.set(p, {
       csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>Publisher page</title>` +
         `<style nonce="host">body{margin:20px;font-family:serif}${css}</style>` +
-        `<script src="http://${origin}/ticker.js" async></script></head><body>${body}</body></html>`,
+        (script ? `<script src="http://${origin}/ticker.js" async></script>` : '') + `</head><body>${body}</body></html>`,
     });
     return up.url + p;
   };
