@@ -66,8 +66,8 @@ button[aria-disabled=true]{opacity:.4;cursor:default}
 .list .vp{flex-basis:100%;height:calc(100% - 2.6em);overflow-y:auto}
 .list .tr,.list .ls{display:block;width:auto;height:auto}
 .list .g{display:block;padding:.45em .2em;border:0;border-top:1px solid var(--_ln)}
-.list .in{display:grid;grid-template-columns:1fr auto;gap:.1em 1em}.list .t{grid-column:1;justify-content:space-between}
-.list .sd{grid-column:2;grid-row:1/3;align-self:center;text-align:end}`;
+.list .in{display:grid;grid-template-columns:minmax(0,12em) 1fr;gap:.1em 1em}.list .t{grid-column:1;justify-content:space-between}
+.list .sd{grid-column:2;grid-row:1/3;align-self:center}`;
 let sheet;
 
 const TPL = '<div class=bar part=bar><button class=pp part="control pause" aria-pressed=false><i></i></button>' +
