@@ -1,81 +1,194 @@
-//! The service assembled: config → pollers → diff → hub → server.
+//! The service assembled: config → pollers → diff → hub → server, plus the
+//! daemon's life: state restored at start and saved after changes, reloads,
+//! graceful shutdown, and what systemd is told along the way.
 //!
 //! This is the only module that knows every stage; each stage knows only the
 //! plain type the one before it hands over (`FeedUpdate`, `Event`, frames).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
-use crate::diff::FeedDiff;
+use crate::config::{self, Config, FeedConfig};
+use crate::diff::{Change, Event, FeedDiff};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
-use crate::server::{self, ServerContext};
+use crate::server::{self, guards::PerIpLimiter, tls::CertStore, Readiness, ServerContext};
+use crate::{state, systemd, telemetry};
 
-/// A running service.
+/// A running service, and the handle to reload or stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    /// Where `/metrics` and `/status` are served (the public address when merged).
+    pub admin_addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
-    shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
-    scheduler: FeedScheduler,
-    pipeline: JoinHandle<()>,
+    control: mpsc::Sender<Control>,
+    supervisor: JoinHandle<()>,
 }
 
-/// Starts everything and returns once the listener is bound and every feed is
+enum Control {
+    Reload(oneshot::Sender<Result<String, String>>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// What the supervisor task owns: everything that changes on reload or stop.
+struct Supervisor {
+    config: Config,
+    scheduler: FeedScheduler,
+    client: reqwest::Client,
+    health: HealthBoard,
+    hub: Arc<Hub>,
+    updates: mpsc::Sender<FeedUpdate>,
+    certs: Option<Arc<CertStore>>,
+    readiness: Arc<Readiness>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    pipeline: JoinHandle<()>,
+    saver: Option<JoinHandle<()>>,
+}
+
+/// Starts everything and returns once the listeners are bound and every feed is
 /// scheduled (their first polls are under way).
 pub async fn start(config: Config) -> Result<Running, String> {
-    // reqwest is built without a default crypto provider; pick rustls' ring.
+    // reqwest and the TLS listener are built without a default crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    telemetry::install();
 
     let limits = config.limits.clone();
-    let hub = Arc::new(Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age));
+    let readiness = Arc::new(Readiness::default());
+
+    // The hub: continued from the state file when there is one.
+    let saved = config.state_dir.as_deref().and_then(state::load);
+    let mut seeds: HashMap<String, Vec<crate::model::Game>> = HashMap::new();
+    let hub = Arc::new(match saved {
+        Some(saved) => {
+            for game in &saved.games {
+                seeds.entry(game.feed.clone()).or_default().push(game.clone());
+            }
+            readiness.has_data.store(true, Ordering::Relaxed);
+            Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+        }
+        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age),
+    });
     let health = HealthBoard::default();
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // Bind everything before starting anything, so a port in use fails cleanly.
+    let listener = bind(config.listen, "listen").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (certs, tls_listener) = match &config.tls {
+        None => (None, None),
+        Some(tls) => {
+            let store = CertStore::open(&tls.cert, &tls.key)?;
+            (Some(store), Some(bind(tls.listen, "tls.listen").await?))
+        }
+    };
+    let tls_addr = tls_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let admin_listener = match config.admin_listen {
+        Some(a) => Some(bind(a, "admin.listen").await?),
+        None => None,
+    };
+    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
 
     let (updates_tx, updates_rx) = mpsc::channel::<FeedUpdate>(64);
-    let remove_after: HashMap<String, u32> =
-        config.feeds.iter().map(|f| (f.id.clone(), f.remove_after_missed_polls)).collect();
-    let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), remove_after));
+    let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
+    let saver = config.state_dir.clone().map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
-        let poller = Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()));
-        scheduler.add(poller).await?;
+        scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
-    drop(updates_tx);
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let routes = server::routes(ServerContext { hub: hub.clone(), health: health.clone(), limits, shutdown: shutdown_rx.clone() });
-    let server = tokio::spawn(server::serve(listener, routes, shutdown_rx));
-    tracing::info!(%addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
-    Ok(Running { addr, hub, health, shutdown, server, scheduler, pipeline })
+    let ctx = ServerContext {
+        hub: hub.clone(),
+        health: health.clone(),
+        limits: limits.clone(),
+        readiness: readiness.clone(),
+        per_ip: PerIpLimiter::new(limits.max_connections_per_ip),
+        shutdown: shutdown_rx.clone(),
+    };
+    let public = server::public_routes(&ctx);
+    let admin = server::admin_routes(&ctx);
+    let mut servers = Vec::new();
+    let public_routes = match admin_listener {
+        Some(admin_listener) => {
+            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, shutdown_rx.clone())));
+            server::finish(public)
+        }
+        None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
+    };
+    if let (Some(store), Some(tls_listener)) = (&certs, tls_listener) {
+        store.watch(Duration::from_secs(2));
+        let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
+        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), shutdown_rx.clone())));
+    }
+    servers.push(tokio::spawn(server::serve(listener, public_routes, None, shutdown_rx)));
+    readiness.listening.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
+
+    let (control, control_rx) = mpsc::channel(4);
+    let supervisor = Supervisor {
+        config,
+        scheduler,
+        client,
+        health: health.clone(),
+        hub: hub.clone(),
+        updates: updates_tx,
+        certs,
+        readiness,
+        shutdown,
+        servers,
+        pipeline,
+        saver,
+    };
+    let supervisor = tokio::spawn(supervisor.run(control_rx));
+    Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
+}
+
+async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
 }
 
 /// The diff stage: one [`FeedDiff`] per feed, fed by the pollers, publishing
-/// to the hub. One task, so each feed's diffs are applied in poll order.
-async fn run_pipeline(mut updates: mpsc::Receiver<FeedUpdate>, hub: Arc<Hub>, remove_after: HashMap<String, u32>) {
+/// to the hub. One task, so each feed's polls are applied in order.
+async fn run_pipeline(
+    mut updates: mpsc::Receiver<FeedUpdate>,
+    hub: Arc<Hub>,
+    seeds: HashMap<String, Vec<crate::model::Game>>,
+    readiness: Arc<Readiness>,
+) {
     let mut diffs: HashMap<String, FeedDiff> = HashMap::new();
+    let mut seeds = seeds;
     while let Some(update) = updates.recv().await {
-        let k = remove_after.get(&update.feed).copied().unwrap_or(3);
-        let diff = diffs.entry(update.feed.clone()).or_insert_with(|| FeedDiff::new(update.feed.clone(), k));
+        let diff = diffs.entry(update.feed.clone()).or_insert_with(|| {
+            let mut diff = FeedDiff::new(update.feed.clone(), update.remove_after);
+            diff.seed(seeds.remove(&update.feed).unwrap_or_default());
+            diff
+        });
+        diff.set_remove_after(update.remove_after);
         let now = chrono::Utc::now();
         let events = match update.polled {
             Polled::Games(games) => diff.apply(games, now),
             Polled::Same => diff.apply_same(now),
+            Polled::Retired => {
+                let events = diff.remove_all();
+                diffs.remove(&update.feed);
+                events
+            }
         };
+        readiness.has_data.store(true, Ordering::Relaxed);
         if !events.is_empty() {
+            count_events(&events);
             let count = events.len();
             let seq = hub.publish(events);
             tracing::debug!(feed = %update.feed, events = count, seq, "published");
@@ -83,38 +196,259 @@ async fn run_pipeline(mut updates: mpsc::Receiver<FeedUpdate>, hub: Arc<Hub>, re
     }
 }
 
-impl Running {
-    /// Stops accepting, stops polling, and waits for the tasks to end.
-    pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.server.await;
-        // Give sessions a moment to send their 1001 close frames.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+fn count_events(events: &[Event]) {
+    for event in events {
+        match event {
+            Event::Update { changes, .. } => {
+                for change in changes {
+                    let kind = match change {
+                        Change::Added => "added",
+                        Change::Score => "score",
+                        Change::Status => "status",
+                        Change::Period => "period",
+                        Change::Clock => "clock",
+                        Change::Teams => "teams",
+                    };
+                    metrics::counter!(telemetry::EVENTS, "kind" => kind).increment(1);
+                }
+            }
+            Event::Remove { .. } => metrics::counter!(telemetry::EVENTS, "kind" => "remove").increment(1),
         }
-        self.scheduler.shutdown().await;
-        self.pipeline.abort();
-    }
-
-    /// Runs until Ctrl-C or SIGTERM.
-    pub async fn run_until_signal(self) {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        self.stop().await;
     }
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+/// Writes the state file shortly after changes: at most once a second, so a
+/// burst of polls costs one write.
+async fn save_after_changes(hub: Arc<Hub>, dir: PathBuf) {
+    let mut seq = hub.watch_seq();
+    loop {
+        if seq.changed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        seq.mark_unchanged();
+        save_state(&hub, &dir).await;
+    }
+}
+
+async fn save_state(hub: &Arc<Hub>, dir: &std::path::Path) {
+    let saved = hub.save();
+    let dir = dir.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || state::save(&dir, saved)).await;
+    match result {
+        Ok(Ok(())) => metrics::counter!(telemetry::STATE_WRITES, "result" => "ok").increment(1),
+        Ok(Err(e)) => {
+            metrics::counter!(telemetry::STATE_WRITES, "result" => "error").increment(1);
+            tracing::error!(error = %e, "cannot write the state file");
+        }
+        Err(e) => tracing::error!(error = %e, "state writer panicked"),
+    }
+}
+
+impl Supervisor {
+    async fn run(mut self, mut control: mpsc::Receiver<Control>) {
+        let mut feeds_dir = self.feeds_dir_fingerprint();
+        let mut check = tokio::time::interval(Duration::from_secs(2));
+        let mut status = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                message = control.recv() => match message {
+                    Some(Control::Reload(reply)) => {
+                        let result = self.reload().await;
+                        feeds_dir = self.feeds_dir_fingerprint();
+                        let _ = reply.send(result);
+                    }
+                    Some(Control::Stop(reply)) => {
+                        self.stop().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    None => {
+                        self.stop().await;
+                        return;
+                    }
+                },
+                _ = check.tick() => {
+                    // A feed file dropped into (or removed from, or edited in) the
+                    // feeds directory is a reload, as SIGHUP is.
+                    let now = self.feeds_dir_fingerprint();
+                    if now != feeds_dir {
+                        feeds_dir = now;
+                        tracing::info!("the feeds directory changed; reloading");
+                        let _ = self.reload().await;
+                    }
+                }
+                _ = status.tick() => {
+                    self.refresh_feed_gauges();
+                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.hub.subscriber_count(), self.hub.seq()));
+                }
+            }
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    fn refresh_feed_gauges(&self) {
+        for h in self.health.all() {
+            metrics::gauge!(telemetry::FEED_STALE, "feed" => h.feed.clone()).set(if h.stale { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Names and modification times of the feed files: cheap to compare every few seconds.
+    fn feeds_dir_fingerprint(&self) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+        if self.config.source.is_none() {
+            return Vec::new();
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(&self.config.feeds_dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .map(|p| {
+                        let m = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+                        (p, m)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.sort();
+        entries
+    }
+
+    /// Re-reads the configuration and applies what changed; an invalid new
+    /// configuration changes nothing.
+    async fn reload(&mut self) -> Result<String, String> {
+        if let Some(certs) = &self.certs {
+            if let Err(e) = certs.reload() {
+                tracing::error!(error = %e, "TLS certificate reload failed; still serving the previous one");
+            }
+        }
+        let Some(path) = self.config.source.clone() else {
+            return Err("the built-in demo has no configuration file to reload".into());
+        };
+        let new = match config::load(&path) {
+            Ok(c) => c,
+            Err(errors) => {
+                metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "error").increment(1);
+                for e in &errors.0 {
+                    tracing::error!(problem = %e, "configuration reload refused; keeping the running configuration");
+                }
+                return Err(errors.to_string());
+            }
+        };
+        for (what, differs) in [
+            ("listen", new.listen != self.config.listen),
+            ("tls", new.tls != self.config.tls),
+            ("admin.listen", new.admin_listen != self.config.admin_listen),
+            ("state_dir", new.state_dir != self.config.state_dir),
+            ("limits", new.limits != self.config.limits),
+        ] {
+            if differs {
+                tracing::warn!(key = what, "this setting changed but takes effect only after a restart");
+            }
+        }
+        let old: HashMap<String, FeedConfig> = self.config.feeds.iter().map(|f| (f.id.clone(), f.clone())).collect();
+        let mut summary = Vec::new();
+        for feed in old.values() {
+            if !new.feeds.iter().any(|f| f.id == feed.id) {
+                self.scheduler.remove(&feed.id).await;
+                let retire = FeedUpdate { feed: feed.id.clone(), remove_after: feed.remove_after_missed_polls, polled: Polled::Retired };
+                let _ = self.updates.send(retire).await;
+                summary.push(format!("-{}", feed.id));
+            }
+        }
+        for feed in &new.feeds {
+            match old.get(&feed.id) {
+                Some(previous) if previous == feed => continue,
+                Some(_) => {
+                    // Changed: restart its poller; its games stay and are diffed
+                    // against the new poller's first answer.
+                    self.scheduler.remove(&feed.id).await;
+                    summary.push(format!("~{}", feed.id));
+                }
+                None => summary.push(format!("+{}", feed.id)),
+            }
+            let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), self.updates.clone()));
+            if let Err(e) = self.scheduler.add(poller).await {
+                tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");
+            }
+        }
+        self.config.feeds = new.feeds;
+        metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
+        let summary = if summary.is_empty() { "no feed changed".to_string() } else { summary.join(" ") };
+        tracing::info!(feeds = self.config.feeds.len(), changes = %summary, "configuration reloaded");
+        Ok(summary)
+    }
+
+    /// Stop accepting, close clients with 1001, stop polling, save the state.
+    async fn stop(self) {
+        self.readiness.draining.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
+        // Give sessions a moment to send their close frames.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.scheduler.shutdown().await;
+        drop(self.updates);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.pipeline).await;
+        if let Some(saver) = self.saver {
+            saver.abort();
+        }
+        if let Some(dir) = &self.config.state_dir {
+            save_state(&self.hub, dir).await;
+        }
+    }
+}
+
+impl Running {
+    /// Re-reads the configuration (what SIGHUP does). Returns a summary of the
+    /// feeds added (+), removed (-) and changed (~), or every problem found.
+    pub async fn reload(&self) -> Result<String, String> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Reload(tx)).await.map_err(|_| "the service has stopped".to_string())?;
+        rx.await.map_err(|_| "the service has stopped".to_string())?
+    }
+
+    /// Graceful shutdown: stop accepting, close clients with 1001, stop polling,
+    /// write the state file, and wait for all of it.
+    pub async fn stop(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let _ = self.supervisor.await;
+    }
+
+    /// Runs as a daemon until SIGTERM or Ctrl-C; SIGHUP reloads. Tells systemd
+    /// (when it started us) that we are ready, reloading and stopping, and
+    /// keeps its watchdog fed.
+    pub async fn run_until_signal(self) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
+        let mut hup = signal(SignalKind::hangup()).expect("can listen for SIGHUP");
+        systemd::spawn_watchdog();
+        systemd::ready();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => {
+                    systemd::reloading();
+                    match self.reload().await {
+                        Ok(summary) => tracing::info!(changes = %summary, "reloaded on SIGHUP"),
+                        Err(e) => tracing::error!("reload on SIGHUP refused:\n{e}"),
+                    }
+                    systemd::ready();
+                }
+            }
+        }
+        tracing::info!("shutting down");
+        systemd::stopping();
+        // Bounded: a shutdown that hangs is killed by systemd anyway, but say so first.
+        if tokio::time::timeout(Duration::from_secs(15), self.stop()).await.is_err() {
+            tracing::error!("shutdown took longer than 15s; exiting anyway");
+        }
+    }
 }

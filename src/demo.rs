@@ -55,5 +55,15 @@ timeout = "5s"
         poll.as_secs().max(1)
     );
     let feed = config::load_feed(&PathBuf::from("<built-in demo>/worldcup.toml"), &feed_text).map_err(|e| e.to_string())?;
-    Ok(Config { source: None, listen, feeds_dir: PathBuf::new(), state_dir: None, limits: Limits::default(), feeds: vec![feed] })
+    Ok(Config {
+        source: None,
+        listen,
+        feeds_dir: PathBuf::new(),
+        state_dir: None,
+        tls: None,
+        // The demo runs on loopback: one listener serves everything.
+        admin_listen: None,
+        limits: Limits::default(),
+        feeds: vec![feed],
+    })
 }

@@ -64,6 +64,11 @@ impl FeedDiff {
         FeedDiff { feed: feed.into(), remove_after: remove_after.max(1), games: HashMap::new(), empty_streak: 0 }
     }
 
+    /// The config may change K on reload; games already missing keep their count.
+    pub fn set_remove_after(&mut self, remove_after: u32) {
+        self.remove_after = remove_after.max(1);
+    }
+
     /// Restores known games (from a saved state) without emitting anything.
     pub fn seed(&mut self, games: impl IntoIterator<Item = Game>) {
         for game in games {

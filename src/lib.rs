@@ -20,3 +20,6 @@ pub mod feeds;
 pub mod hub;
 pub mod model;
 pub mod server;
+pub mod state;
+pub mod systemd;
+pub mod telemetry;

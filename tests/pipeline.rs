@@ -23,8 +23,7 @@ async fn hello_snapshot_then_only_what_changed() {
     let service = start_service(&[feed(&upstream, "")], "").await;
 
     // Wait for the first poll so the snapshot has the game.
-    upstream.wait_served(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    service.wait_for_games(1).await;
     let mut client = Client::connect(&service.ws("?topics=league:nba")).await;
     let hello = client.hello().await;
     assert_eq!(hello["heartbeat_s"], 20);
@@ -69,7 +68,7 @@ async fn bad_responses_emit_nothing_and_lose_nothing() {
     let big = vec![b' '; 300_000];
     let upstream = Upstream::start(vec![Step::json(&base)]).await;
     let service = start_service(&[feed(&upstream, "max_body_bytes = \"256KiB\"\n")], "").await;
-    upstream.wait_served(1, WAIT).await;
+    service.wait_for_games(1).await;
     let mut client = Client::connect(&service.ws("?topics=all")).await;
     client.hello().await;
     let snapshot = client.next().await;
@@ -98,7 +97,7 @@ async fn bad_responses_emit_nothing_and_lose_nothing() {
     assert_eq!(client.next_within(Duration::from_millis(200)).await, None);
     let doc: Value = reqwest::get(service.http("/api/v1/games")).await.unwrap().json().await.unwrap();
     assert_eq!(doc["games"][0], before);
-    let feeds: Value = reqwest::get(service.http("/api/v1/feeds")).await.unwrap().json().await.unwrap();
+    let feeds: Value = reqwest::get(service.admin("/api/v1/feeds")).await.unwrap().json().await.unwrap();
     let health = &feeds["feeds"][0];
     assert_eq!(health["feed"], "nba");
     assert!(health["failures"].as_u64().unwrap() >= bad_count as u64, "{health}");
@@ -128,7 +127,7 @@ async fn conditional_get_and_retry_after_are_honoured() {
     client.hello().await;
     client.next().await; // snapshot
     assert_eq!(client.next_within(Duration::from_millis(1500)).await, None, "a 304 emits nothing");
-    let feeds: Value = reqwest::get(service.http("/api/v1/feeds")).await.unwrap().json().await.unwrap();
+    let feeds: Value = reqwest::get(service.admin("/api/v1/feeds")).await.unwrap().json().await.unwrap();
     assert_eq!(feeds["feeds"][0]["last_outcome"], "not_modified");
 
     // 429 with Retry-After: 3 → the next request waits at least that long,
@@ -152,7 +151,7 @@ async fn a_game_is_removed_only_after_k_absent_polls() {
     let one = espn_live();
     let upstream = Upstream::start(vec![Step::json(&two)]).await;
     let service = start_service(&[feed(&upstream, "remove_after_missed_polls = 2\n")], "").await;
-    upstream.wait_served(1, WAIT).await;
+    service.wait_for_games(2).await;
     let mut client = Client::connect(&service.ws("?topics=feed:nba")).await;
     client.hello().await;
     assert_eq!(client.next().await["games"].as_array().unwrap().len(), 2);
@@ -176,7 +175,7 @@ async fn since_replays_exactly_the_missed_events_and_falls_back_to_a_snapshot() 
     let mut doc = espn_live();
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream, "")], "").await;
-    upstream.wait_served(1, WAIT).await;
+    service.wait_for_games(1).await;
 
     let mut first = Client::connect(&service.ws("")).await;
     let hello = first.hello().await;
@@ -223,7 +222,7 @@ async fn overlapping_topics_deliver_each_event_once() {
     let mut doc = espn_live();
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream, "")], "").await;
-    upstream.wait_served(1, WAIT).await;
+    service.wait_for_games(1).await;
     let snapshot: Value = reqwest::get(service.http("/api/v1/games")).await.unwrap().json().await.unwrap();
     let abbr = snapshot["games"][0]["home"]["abbr"].as_str().unwrap().to_string();
     let id = snapshot["games"][0]["id"].as_str().unwrap().to_string();
@@ -251,7 +250,7 @@ async fn bad_client_messages_get_errors_and_other_clients_never_notice() {
     let mut doc = espn_live();
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream, "")], "[limits]\nmax_topics_per_client = 3\n").await;
-    upstream.wait_served(1, WAIT).await;
+    service.wait_for_games(1).await;
 
     let mut good = Client::connect(&service.ws("?topics=all")).await;
     good.hello().await;
@@ -297,8 +296,7 @@ async fn snapshot_api_with_etag_and_plain_http_to_ws_is_refused() {
     let doc = espn_live();
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream, "")], "").await;
-    upstream.wait_served(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.wait_for_games(1).await;
     let http = reqwest::Client::new();
     let first = http.get(service.http("/api/v1/games?topics=league:nba")).send().await.unwrap();
     assert_eq!(first.status(), 200);
@@ -338,8 +336,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
     let mut doc = espn_many(2000);
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream, "")], "[limits]\nsend_timeout = \"1s\"\n").await;
-    upstream.wait_served(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    service.wait_for_games(2000).await;
 
     let mut good = Client::connect(&service.ws("?topics=league:nba")).await;
     good.hello().await;

@@ -30,8 +30,20 @@ pub struct Config {
     pub listen: SocketAddr,
     pub feeds_dir: PathBuf,
     pub state_dir: Option<PathBuf>,
+    /// A second, TLS listener (`wss://`, `https://`).
+    pub tls: Option<TlsConfig>,
+    /// Where `/metrics` and `/status` are served; `None` serves them on the
+    /// public listener (the demo does this).
+    pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
     pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Bounds that keep one client, one feed or one burst from costing the server
@@ -52,6 +64,10 @@ pub struct Limits {
     pub ring_max_age: Duration,
     /// Events a slow client may fall behind the broadcast before it is resynced.
     pub broadcast_capacity: usize,
+    /// Origins allowed to open `/ws` (empty: any). Others get 403.
+    pub allowed_origins: Vec<String>,
+    /// Open WebSocket connections one IP address may hold (0: no cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +80,8 @@ impl Default for Limits {
             ring_capacity: 10_000,
             ring_max_age: Duration::from_secs(15 * 60),
             broadcast_capacity: 1024,
+            allowed_origins: Vec::new(),
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -88,7 +106,7 @@ impl fmt::Debug for Headers {
 }
 
 /// One feed, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FeedConfig {
     pub id: String,
     pub adapter: AdapterKind,
@@ -173,10 +191,28 @@ struct MainFile {
     listen: Option<String>,
     feeds_dir: Option<String>,
     state_dir: Option<String>,
+    tls: Option<TlsFile>,
+    #[serde(default)]
+    admin: AdminFile,
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
     defaults: FeedDefaultsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    listen: String,
+    cert: String,
+    key: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    /// An address, or "public" to serve admin routes on the public listener.
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -189,6 +225,8 @@ struct LimitsFile {
     ring_capacity: Option<usize>,
     ring_max_age: Option<String>,
     broadcast_capacity: Option<usize>,
+    allowed_origins: Option<Vec<String>>,
+    max_connections_per_ip: Option<usize>,
 }
 
 /// Values every feed gets unless its own file says otherwise.
@@ -257,6 +295,26 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     };
     let feeds_dir = base.join(main.feeds_dir.as_deref().unwrap_or("feeds.d"));
     let state_dir = main.state_dir.as_deref().map(|d| base.join(d));
+    let address = |report: &mut Report, key: &str, text: &str| match text.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            report.at(&file, key, &format!("`{text}` is not an address like \"127.0.0.1:9090\""));
+            None
+        }
+    };
+    let tls = match &main.tls {
+        None => None,
+        Some(t) => address(&mut report, "tls.listen", &t.listen).map(|listen| TlsConfig {
+            listen,
+            cert: base.join(&t.cert),
+            key: base.join(&t.key),
+        }),
+    };
+    let admin_listen = match main.admin.listen.as_deref() {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        Some("public") => None,
+        Some(text) => address(&mut report, "admin.listen", text),
+    };
     let limits = validate_limits(&main.limits, &file, &mut report);
 
     let mut feeds = Vec::new();
@@ -280,7 +338,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     check_unique_ids(&feeds, &mut report);
 
     if report.errors.is_empty() {
-        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, limits, feeds })
+        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds })
     } else {
         Err(ConfigErrors(report.errors))
     }
@@ -489,7 +547,14 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         ring_capacity: raw.ring_capacity.unwrap_or(d.ring_capacity),
         ring_max_age: dur(report, "ring_max_age", &raw.ring_max_age, d.ring_max_age),
         broadcast_capacity: raw.broadcast_capacity.unwrap_or(d.broadcast_capacity),
+        allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
+        max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
     };
+    for origin in &limits.allowed_origins {
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+            report.at(file, "limits.allowed_origins", &format!("`{origin}` is not an origin like \"https://news.example.com\""));
+        }
+    }
     if limits.broadcast_capacity == 0 {
         report.at(file, "limits.broadcast_capacity", "must be at least 1");
     }

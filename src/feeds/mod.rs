@@ -22,6 +22,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use crate::adapters::{Adapter, FeedLabels};
 use crate::config::{FeedConfig, Schedule};
 use crate::model::Game;
+use crate::telemetry;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard};
 
@@ -29,6 +30,8 @@ pub use health::{FeedHealth, HealthBoard};
 #[derive(Debug)]
 pub struct FeedUpdate {
     pub feed: String,
+    /// The feed's current `remove_after_missed_polls` (it may change on reload).
+    pub remove_after: u32,
     pub polled: Polled,
 }
 
@@ -40,6 +43,8 @@ pub enum Polled {
     /// bytes). Nothing to parse, but it still counts as a poll in which absent
     /// games stayed absent.
     Same,
+    /// The feed was removed from the configuration: all its games leave.
+    Retired,
 }
 
 #[derive(Debug, Default)]
@@ -87,30 +92,32 @@ impl Poller {
         let started = std::time::Instant::now();
         let result = fetch::fetch(&self.client, &self.feed, &mut state.validators).await;
         let outcome = match result {
-            Ok(same @ (Fetched::NotModified | Fetched::Unchanged)) => {
-                if self.out.send(FeedUpdate { feed: self.feed.id.clone(), polled: Polled::Same }).await.is_err() {
-                    return; // shutting down
-                }
-                Ok(if matches!(same, Fetched::NotModified) { "not_modified" } else { "unchanged" })
-            }
-            Ok(Fetched::Body(body)) => match self.adapter.parse(&body) {
-                Ok(games) => {
-                    state.validators.accept(&body);
-                    let count = games.len();
-                    if self.out.send(FeedUpdate { feed: self.feed.id.clone(), polled: Polled::Games(games) }).await.is_err() {
-                        return; // shutting down
+            Ok(Fetched::NotModified) => self.hand_on(Polled::Same).await.map(|()| "not_modified"),
+            Ok(Fetched::Unchanged) => self.hand_on(Polled::Same).await.map(|()| "unchanged"),
+            Ok(Fetched::Body(body)) => {
+                metrics::counter!(telemetry::UPSTREAM_BYTES, "feed" => self.feed.id.clone()).increment(body.len() as u64);
+                match self.adapter.parse(&body) {
+                    Ok(games) => {
+                        state.validators.accept(&body);
+                        let count = games.len();
+                        self.health.update(&self.feed.id, |h| h.games = count);
+                        metrics::gauge!(telemetry::FEED_GAMES, "feed" => self.feed.id.clone()).set(count as f64);
+                        self.hand_on(Polled::Games(games)).await.map(|()| "ok")
                     }
-                    self.health.update(&self.feed.id, |h| h.games = count);
-                    Ok("ok")
+                    Err(e) => {
+                        state.validators.reject();
+                        Err(("parse_error", e.to_string(), None))
+                    }
                 }
-                Err(e) => {
-                    state.validators.reject();
-                    Err(("parse_error", e.to_string(), None))
-                }
-            },
+            }
             Err(e) => Err((e.outcome(), e.to_string(), e.retry_after())),
         };
         let elapsed = started.elapsed();
+        let label = match &outcome {
+            Ok(label) | Err((label, _, _)) => *label,
+        };
+        metrics::counter!(telemetry::POLLS, "feed" => self.feed.id.clone(), "outcome" => label).increment(1);
+        metrics::histogram!(telemetry::POLL_DURATION, "feed" => self.feed.id.clone()).record(elapsed.as_secs_f64());
         let now = chrono::Utc::now();
         match outcome {
             Ok(label) => {
@@ -143,6 +150,14 @@ impl Poller {
                 });
             }
         }
+    }
+
+    /// Sends a good poll downstream. Fails only while shutting down, which is
+    /// not worth reporting as a poll failure.
+    async fn hand_on(&self, polled: Polled) -> Result<(), (&'static str, String, Option<Duration>)> {
+        let update = FeedUpdate { feed: self.feed.id.clone(), remove_after: self.feed.remove_after_missed_polls, polled };
+        let _ = self.out.send(update).await;
+        Ok(())
     }
 
     /// Exponential backoff with equal jitter: the wait doubles per failure (from

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
 
 use crate::diff::Event;
 use crate::model::Game;
@@ -98,6 +99,31 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<Published>>,
     ring_capacity: usize,
     ring_max_age: Duration,
+    /// The last published seq, for whoever wants to react to changes (the state file writer).
+    changed: watch::Sender<u64>,
+}
+
+/// Everything needed to bring a hub back after a restart: clients resume with
+/// `since` across it with no gap and no duplicate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedHub {
+    pub epoch: String,
+    pub seq: u64,
+    pub games: Vec<Game>,
+    pub ring: Vec<SavedEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedEvent {
+    pub seq: u64,
+    pub ts: i64,
+    pub id: String,
+    pub feed: String,
+    pub league: String,
+    pub home_abbr: String,
+    pub away_abbr: String,
+    /// The frame's JSON text, exactly as sent.
+    pub frame: String,
 }
 
 pub fn now_ms() -> i64 {
@@ -113,7 +139,60 @@ impl Hub {
             tx,
             ring_capacity,
             ring_max_age,
+            changed: watch::channel(0).0,
         }
+    }
+
+    /// A hub that continues a saved history: same epoch, same seq, same games,
+    /// same replay ring.
+    pub fn restore(saved: SavedHub, broadcast_capacity: usize, ring_capacity: usize, ring_max_age: Duration) -> Hub {
+        let hub = Hub::new(saved.epoch, broadcast_capacity, ring_capacity, ring_max_age);
+        {
+            let mut state = hub.lock();
+            state.seq = saved.seq;
+            for game in saved.games {
+                let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
+                let routing = Routing::of(&game);
+                state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing, json }));
+            }
+            for e in saved.ring.into_iter().filter(|e| e.seq <= saved.seq) {
+                let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
+                state.ring.push_back(Arc::new(EventFrame { seq: e.seq, ts: e.ts, routing, bytes: Bytes::from(e.frame) }));
+            }
+            let now = now_ms();
+            hub.trim_ring(&mut state, now);
+            hub.changed.send_replace(state.seq);
+        }
+        hub
+    }
+
+    /// The hub's state, for the state file.
+    pub fn save(&self) -> SavedHub {
+        let state = self.lock();
+        SavedHub {
+            epoch: self.epoch.clone(),
+            seq: state.seq,
+            games: state.games.values().map(|g| g.game.clone()).collect(),
+            ring: state
+                .ring
+                .iter()
+                .map(|e| SavedEvent {
+                    seq: e.seq,
+                    ts: e.ts,
+                    id: e.routing.id.clone(),
+                    feed: e.routing.feed.clone(),
+                    league: e.routing.league.clone(),
+                    home_abbr: e.routing.home_abbr.clone(),
+                    away_abbr: e.routing.away_abbr.clone(),
+                    frame: String::from_utf8_lossy(&e.bytes).into_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Watches the last published seq.
+    pub fn watch_seq(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// A fresh random epoch: the identity of one history of `seq`s.
@@ -175,6 +254,7 @@ impl Hub {
         let seq = state.seq;
         // No receivers is not an error: nobody is listening yet.
         let _ = self.tx.send(Arc::new(Published { events: frames, batch }));
+        self.changed.send_replace(seq);
         seq
     }
 
@@ -393,5 +473,31 @@ mod tests {
         }
         h.publish(vec![update(game("1", "nba", 9))]);
         assert_eq!(json(&rx.try_recv().unwrap().frame_for(&sub).unwrap())["seq"], 6);
+    }
+
+    #[test]
+    fn a_restored_hub_continues_the_same_history() {
+        let h = hub();
+        h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]);
+        h.publish(vec![Event::Remove { game: game("2", "nfl", 1) }]);
+        let saved = h.save();
+        let json_text = serde_json::to_string(&saved).unwrap();
+        let restored = Hub::restore(serde_json::from_str(&json_text).unwrap(), 16, 100, Duration::from_secs(600));
+        assert_eq!(restored.epoch(), "ep");
+        assert_eq!(restored.seq(), 3);
+        assert_eq!(restored.games().len(), 1);
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep".into(), seq: 1 };
+        let Catchup::Replay(Some(replay)) = restored.subscribe(&mut sub, &topics(&["league:nfl"]), Some(&since)) else { panic!() };
+        let replay = json(&replay);
+        assert_eq!(events_seqs(&replay), vec![2, 3], "the nfl add and its removal, from the saved ring");
+        assert_eq!(restored.publish(vec![update(game("1", "nba", 5))]), 4);
+    }
+
+    fn events_seqs(frame: &Value) -> Vec<u64> {
+        match frame["type"].as_str() {
+            Some("batch") => frame["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(),
+            _ => vec![frame["seq"].as_u64().unwrap()],
+        }
     }
 }

@@ -7,25 +7,32 @@
 
 pub mod api;
 pub mod assets;
+pub mod guards;
 pub mod session;
+pub mod status;
+pub mod tls;
 pub mod upgrade;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
+use warp::filters::BoxedFilter;
 use warp::http::{header, Response, StatusCode};
 use warp::Filter;
 
 use crate::config::Limits;
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
+use crate::telemetry;
 
 /// What the routes need.
 #[derive(Clone)]
@@ -33,34 +40,71 @@ pub struct ServerContext {
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
     pub limits: Limits,
+    pub readiness: Arc<Readiness>,
+    pub per_ip: Arc<guards::PerIpLimiter>,
     /// Turns true when the server is shutting down: sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// The listeners are bound (the config was loaded before that).
+    pub listening: AtomicBool,
+    /// There is something to serve: a restored state or a first good poll.
+    pub has_data: AtomicBool,
+    /// Shutting down: load balancers should stop sending clients.
+    pub draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.listening.load(Ordering::Relaxed) && self.has_data.load(Ordering::Relaxed) && !self.draining.load(Ordering::Relaxed)
+    }
 }
 
 /// The client's address, put in each request's extensions by the accept loop.
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteAddr(pub SocketAddr);
 
-type Reply = Response<bytes::Bytes>;
+pub type Reply = Response<bytes::Bytes>;
+pub type Routes = BoxedFilter<(Reply,)>;
 
-/// Every route of the public listener.
-pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let with_ctx = {
-        let ctx = ctx.clone();
-        warp::any().map(move || ctx.clone())
-    };
+fn with_ctx(ctx: &ServerContext) -> impl Filter<Extract = (ServerContext,), Error = Infallible> + Clone {
+    let ctx = ctx.clone();
+    warp::any().map(move || ctx.clone())
+}
+
+/// The routes of the public listener: the WebSocket, the snapshot API, the widget.
+pub fn public_routes(ctx: &ServerContext) -> Routes {
     let topics_query = warp::query::raw().or(warp::any().map(String::new)).unify();
 
     let ws = warp::path("ws")
         .and(warp::path::end())
         .and(warp::get())
         .and(topics_query)
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::ext::optional::<RemoteAddr>())
         .and(upgrade::upgrade())
-        .and(with_ctx.clone())
-        .map(|query: String, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
+        .and(with_ctx(ctx))
+        .map(|query: String, origin: Option<String>, peer: Option<RemoteAddr>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
             let upgrade = match upgrade {
                 Ok(u) => u,
                 Err(reason) => return upgrade::refuse(reason),
+            };
+            if !guards::origin_allowed(&ctx.limits.allowed_origins, origin.as_deref()) {
+                metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
+                return api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect");
+            }
+            let slot = match peer {
+                Some(RemoteAddr(addr)) => match ctx.per_ip.acquire(addr.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "per_ip").increment(1);
+                        return api::error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many connections from this address");
+                    }
+                },
+                None => None,
             };
             // Topics in the URL subscribe at once; without them the client sends `subscribe`.
             let topics = match query_param(&query, "topics").filter(|t| !t.trim().is_empty()) {
@@ -71,28 +115,18 @@ pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Inf
                 },
             };
             let config = upgrade::socket_config(ctx.limits.max_message_bytes);
-            upgrade.into_response(config, move |socket| session::run(socket, ctx.hub, ctx.limits, ctx.shutdown, topics))
+            upgrade.into_response(config, move |socket| async move {
+                session::run(socket, ctx.hub, ctx.limits, ctx.shutdown, topics).await;
+                drop(slot);
+            })
         });
 
     let games = warp::path!("api" / "v1" / "games")
         .and(warp::get())
         .and(topics_query)
         .and(warp::header::optional::<String>("if-none-match"))
-        .and(with_ctx.clone())
+        .and(with_ctx(ctx))
         .map(|query: String, inm: Option<String>, ctx: ServerContext| api::games(&ctx.hub, query_param(&query, "topics").as_deref(), inm));
-
-    let feeds = warp::path!("api" / "v1" / "feeds")
-        .and(warp::get())
-        .and(with_ctx.clone())
-        .map(|ctx: ServerContext| api::feeds(&ctx.health));
-
-    let healthz = warp::path!("healthz").and(warp::get()).map(|| {
-        Response::builder()
-            .header(header::CONTENT_TYPE, "text/plain")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .body(bytes::Bytes::from_static(b"ok\n"))
-            .expect("valid response")
-    });
 
     let pages = warp::get()
         .and(warp::path::full())
@@ -113,14 +147,43 @@ pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Inf
             }
         });
 
-    ws.or(games)
-        .unify()
-        .or(feeds)
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(pages)
-        .unify()
+    ws.or(games).unify().or(health_routes(ctx)).unify().or(pages).unify().boxed()
+}
+
+/// `/healthz` and `/readyz`, on every listener.
+fn health_routes(ctx: &ServerContext) -> Routes {
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| text(StatusCode::OK, "ok\n"));
+    let readyz = warp::path!("readyz").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| {
+        let r = &ctx.readiness;
+        if r.is_ready() {
+            text(StatusCode::OK, "ready\n")
+        } else if r.draining.load(Ordering::Relaxed) {
+            text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        } else if !r.has_data.load(Ordering::Relaxed) {
+            text(StatusCode::SERVICE_UNAVAILABLE, "starting: no state restored and no feed polled yet\n")
+        } else {
+            text(StatusCode::SERVICE_UNAVAILABLE, "starting: listeners not bound yet\n")
+        }
+    });
+    healthz.or(readyz).unify().boxed()
+}
+
+/// The operator's routes: metrics, the status page, feed health.
+pub fn admin_routes(ctx: &ServerContext) -> Routes {
+    let metrics = warp::path!("metrics").and(warp::get()).map(|| {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+            .body(bytes::Bytes::from(telemetry::render()))
+            .expect("valid response")
+    });
+    let status = warp::path!("status").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| status::page(&ctx));
+    let feeds = warp::path!("api" / "v1" / "feeds").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| api::feeds(&ctx.health));
+    metrics.or(status).unify().or(feeds).unify().or(health_routes(ctx)).unify().boxed()
+}
+
+/// Adds the fallbacks every listener shares: 404, 405, 400 as JSON errors.
+pub fn finish(routes: Routes) -> Routes {
+    routes
         .recover(|rejection: warp::Rejection| async move {
             let reply = if rejection.is_not_found() {
                 not_found()
@@ -132,6 +195,16 @@ pub fn routes(ctx: ServerContext) -> impl Filter<Extract = (Reply,), Error = Inf
             Ok::<_, Infallible>(reply)
         })
         .unify()
+        .boxed()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Reply {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(bytes::Bytes::from_static(body.as_bytes()))
+        .expect("valid response")
 }
 
 fn not_found() -> Reply {
@@ -170,12 +243,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Accepts connections until `shutdown` turns true, serving `routes` on each,
-/// with upgrades (WebSocket) enabled.
-pub async fn serve<F>(listener: TcpListener, routes: F, mut shutdown: watch::Receiver<bool>)
-where
-    F: Filter<Extract = (Reply,), Error = Infallible> + Clone + Send + Sync + 'static,
-{
+/// Accepts connections until `shutdown` turns true, serving `routes` on each
+/// (over TLS when `tls` is given), with upgrades (WebSocket) enabled.
+pub async fn serve(listener: TcpListener, routes: Routes, tls: Option<tokio_rustls::TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
     let service = warp::service(routes);
     loop {
         let (stream, peer) = tokio::select! {
@@ -192,21 +262,38 @@ where
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(RemoteAddr(peer));
-                let mut service = service.clone();
-                async move { service.call(request).await }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(15))
-                .serve_connection(TokioIo::new(stream), hyper_service)
-                .with_upgrades();
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection error");
+            match tls {
+                None => serve_connection(stream, peer, service).await,
+                Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, peer, service).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             }
         });
+    }
+}
+
+async fn serve_connection<S, Svc>(stream: S, peer: SocketAddr, service: Svc)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: Service<hyper::Request<hyper::body::Incoming>, Response = warp::reply::Response, Error = Infallible> + Clone + Send + 'static,
+    Svc::Future: Send,
+{
+    let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(RemoteAddr(peer));
+        let mut service = service.clone();
+        async move { service.call(request).await }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(15))
+        .serve_connection(TokioIo::new(stream), hyper_service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection error");
     }
 }
 

@@ -222,6 +222,25 @@ impl Service {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits until the service holds `n` games (the first polls went through the
+    /// whole pipeline), so a snapshot taken next is not racing the first poll.
+    pub async fn wait_for_games(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let doc: Value = reqwest::get(self.http("/api/v1/games")).await.unwrap().json().await.unwrap();
+            if doc["games"].as_array().unwrap().len() == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the service never held {n} games: {doc}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A URL on the admin listener (metrics, status, feed health).
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.admin_addr)
+    }
+
     pub fn ws(&self, query: &str) -> String {
         format!("ws://{}/ws{query}", self.addr)
     }
@@ -242,7 +261,10 @@ pub async fn start_service(feeds: &[(&str, String)], main_extra: &str) -> Servic
     for (name, text) in feeds {
         std::fs::write(dir.path().join("feeds.d").join(name), text).unwrap();
     }
-    let main = format!("listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n{main_extra}");
+    let mut main = format!("listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n{main_extra}");
+    if !main_extra.contains("[admin]") {
+        main.push_str("\n[admin]\nlisten = \"127.0.0.1:0\"\n");
+    }
     std::fs::write(dir.path().join("scoreticker.toml"), main).unwrap();
     let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap_or_else(|e| panic!("config: {e}"));
     let running = scoreticker::app::start(config).await.unwrap();

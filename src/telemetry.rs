@@ -1,0 +1,74 @@
+//! Prometheus metrics: the names, in one place, and the exporter.
+//!
+//! Naming follows Prometheus conventions: one `scoreticker_` prefix, base units,
+//! `_total` on counters, and no high-cardinality labels (no client or game ids;
+//! feed ids and topic kinds only).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const BUILD_INFO: &str = "scoreticker_build_info";
+pub const CONNECTIONS_OPEN: &str = "scoreticker_connections_open";
+pub const CONNECTIONS: &str = "scoreticker_connections_total";
+pub const SUBSCRIPTIONS: &str = "scoreticker_subscriptions";
+pub const FRAMES_SENT: &str = "scoreticker_frames_sent_total";
+pub const BYTES_SENT: &str = "scoreticker_sent_bytes_total";
+pub const RESYNCS: &str = "scoreticker_clients_resynced_total";
+pub const CLIENTS_CLOSED: &str = "scoreticker_clients_closed_total";
+pub const INBOUND_ERRORS: &str = "scoreticker_inbound_errors_total";
+pub const GUARD_REJECTIONS: &str = "scoreticker_guard_rejections_total";
+pub const POLLS: &str = "scoreticker_polls_total";
+pub const POLL_DURATION: &str = "scoreticker_poll_duration_seconds";
+pub const UPSTREAM_BYTES: &str = "scoreticker_upstream_bytes_total";
+pub const FEED_STALE: &str = "scoreticker_feed_stale";
+pub const FEED_GAMES: &str = "scoreticker_feed_games";
+pub const EVENTS: &str = "scoreticker_events_total";
+pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
+pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns the handle that renders it.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(POLL_DURATION.into()),
+                &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            )
+            .expect("static buckets are valid")
+            .install_recorder()
+            .expect("no other metrics recorder is installed");
+        describe();
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+/// The exposition text for `GET /metrics`.
+pub fn render() -> String {
+    install().render()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
+    describe_gauge!(CONNECTIONS_OPEN, "WebSocket connections open now.");
+    describe_counter!(CONNECTIONS, "WebSocket connections accepted.");
+    describe_gauge!(SUBSCRIPTIONS, "Topic subscriptions held by connected clients, by topic kind.");
+    describe_counter!(FRAMES_SENT, "Frames written to WebSocket clients.");
+    describe_counter!(BYTES_SENT, Unit::Bytes, "Payload bytes written to WebSocket clients.");
+    describe_counter!(RESYNCS, "Clients that fell behind the broadcast and got a fresh snapshot.");
+    describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
+    describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
+    describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
+    describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
+    describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
+    describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
+    describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
+    describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
+    describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
+    describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
+    describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
+}
