@@ -41,7 +41,7 @@ font:1em/1.25 var(--st-font,system-ui,sans-serif);font-variant-numeric:tabular-n
 button{font:inherit;color:inherit;background:var(--st-button-bg,color-mix(in srgb,var(--_fg) 7%,var(--_bg)));border:1px solid var(--_ln);border-radius:4px;width:1.9em;height:1.9em;
 min-width:24px;min-height:24px;padding:0;display:grid;place-items:center;flex:none;cursor:pointer}
 button[aria-disabled=true]{opacity:.4;cursor:default}
-:focus-visible{outline:2px solid var(--_fg);outline-offset:1px}
+:focus-visible{outline:2px solid var(--_fg);outline-offset:1px}.vp:focus-visible{outline-offset:-2px}
 .pp i{width:.7em;height:.75em;border:solid;border-width:0 .22em}
 .pp[aria-pressed=true] i{border:0;background:currentColor;clip-path:polygon(15% 0,100% 50%,15% 100%)}
 .nav i{width:.5em;height:.5em;border:solid;border-width:.15em .15em 0 0;transform:translateX(-.1em) rotate(45deg)}
