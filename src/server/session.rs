@@ -6,7 +6,7 @@
 //! that falls behind it is resynced with a snapshot, and a client whose socket
 //! will not take a frame within `send_timeout` is closed with 1013.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::upgrade::Socket;
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
+use crate::telemetry;
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -61,8 +62,41 @@ const RATE_BURST: f64 = 20.0;
 const RATE_PER_SEC: f64 = 2.0;
 
 pub async fn run(socket: Socket, hub: Arc<Hub>, limits: Limits, shutdown: watch::Receiver<bool>, url_topics: Vec<Topic>) {
-    let end = Session::new(socket, hub, limits).serve(url_topics, shutdown).await;
+    metrics::counter!(telemetry::CONNECTIONS).increment(1);
+    metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
+    let mut session = Session::new(socket, hub, limits);
+    let end = session.serve(url_topics, shutdown).await;
+    session.sub = Subscription::default();
+    session.count_topics();
+    metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
+    let reason = match end {
+        End::Silent => Some("silent"),
+        End::TooSlow => Some("slow"),
+        End::TooLarge => Some("too_large"),
+        End::ServerShutdown | End::HubClosed => Some("shutdown"),
+        End::ClientClosed | End::SocketError(_) => None,
+    };
+    if let Some(reason) = reason {
+        metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
+    }
     tracing::debug!(?end, "WebSocket session ended");
+}
+
+/// Counters on the hot path, looked up once rather than per frame.
+static FRAMES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::FRAMES_SENT));
+static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::BYTES_SENT));
+
+/// Topic kinds, the only subscription label (topics themselves are unbounded).
+const TOPIC_KINDS: [&str; 5] = ["all", "league", "feed", "game", "team"];
+
+fn topic_kind(t: &Topic) -> usize {
+    match t {
+        Topic::All => 0,
+        Topic::League(_) => 1,
+        Topic::Feed(_) => 2,
+        Topic::Game(_) => 3,
+        Topic::Team { .. } => 4,
+    }
 }
 
 struct Session {
@@ -73,14 +107,16 @@ struct Session {
     /// Token bucket against message floods.
     allowance: f64,
     last_refill: Instant,
+    /// Topics per kind as last reported to the subscriptions gauge.
+    counted: [i64; 5],
 }
 
 impl Session {
     fn new(socket: Socket, hub: Arc<Hub>, limits: Limits) -> Session {
-        Session { socket, hub, limits, sub: Subscription::default(), allowance: RATE_BURST, last_refill: Instant::now() }
+        Session { socket, hub, limits, sub: Subscription::default(), allowance: RATE_BURST, last_refill: Instant::now(), counted: [0; 5] }
     }
 
-    async fn serve(mut self, url_topics: Vec<Topic>, mut shutdown: watch::Receiver<bool>) -> End {
+    async fn serve(&mut self, url_topics: Vec<Topic>, mut shutdown: watch::Receiver<bool>) -> End {
         let heartbeat = self.limits.heartbeat;
         let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
         if let Err(end) = self.send(hello).await {
@@ -115,7 +151,7 @@ impl Session {
                             }
                         }
                         Some(Ok(Message::Binary(_))) => {
-                            if let Err(end) = self.send(frames::error("bad_request", "binary messages are not part of this protocol; send JSON text")).await {
+                            if let Err(end) = self.reject("bad_request", "binary messages are not part of this protocol; send JSON text").await {
                                 return end;
                             }
                         }
@@ -137,6 +173,7 @@ impl Session {
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "client fell behind the broadcast; resyncing with a snapshot");
+                        metrics::counter!(telemetry::RESYNCS).increment(1);
                         let snapshot = self.hub.resync(&mut self.sub);
                         if let Err(end) = self.send(snapshot).await {
                             return end;
@@ -172,25 +209,25 @@ impl Session {
 
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
         if !self.take_allowance() {
-            return self.send(frames::error("rate_limited", "too many messages; slow down")).await;
+            return self.reject("rate_limited", "too many messages; slow down").await;
         }
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
                 let message = format!("not a valid message ({e}); expected {{\"type\":\"subscribe\",\"topics\":[…]}}");
-                return self.send(frames::error("bad_request", &message)).await;
+                return self.reject("bad_request", &message).await;
             }
         };
         match message {
             ClientMessage::Subscribe { topics, since } => {
                 let parsed = match self.parse_topics(&topics) {
                     Ok(t) => t,
-                    Err(frame) => return self.send(frame).await,
+                    Err((code, message)) => return self.reject(code, &message).await,
                 };
                 let new = parsed.iter().filter(|t| !self.sub.contains(t)).count();
                 if self.sub.len() + new > self.limits.max_topics_per_client {
                     let message = format!("at most {} topics per connection", self.limits.max_topics_per_client);
-                    return self.send(frames::error("too_many_topics", &message)).await;
+                    return self.reject("too_many_topics", &message).await;
                 }
                 let since = since.map(|s| Since { epoch: s.epoch, seq: s.seq });
                 self.subscribe(parsed, since).await
@@ -198,27 +235,50 @@ impl Session {
             ClientMessage::Unsubscribe { topics } => {
                 let parsed = match self.parse_topics(&topics) {
                     Ok(t) => t,
-                    Err(frame) => return self.send(frame).await,
+                    Err((code, message)) => return self.reject(code, &message).await,
                 };
                 self.sub.remove(&parsed);
+                self.count_topics();
                 Ok(())
             }
         }
     }
 
-    fn parse_topics(&self, topics: &[String]) -> Result<Vec<Topic>, Bytes> {
+    fn parse_topics(&self, topics: &[String]) -> Result<Vec<Topic>, (&'static str, String)> {
         if topics.is_empty() {
-            return Err(frames::error("bad_request", "topics must not be empty"));
+            return Err(("bad_request", "topics must not be empty".into()));
         }
         if topics.len() > self.limits.max_topics_per_client {
-            let message = format!("at most {} topics per connection", self.limits.max_topics_per_client);
-            return Err(frames::error("too_many_topics", &message));
+            return Err(("too_many_topics", format!("at most {} topics per connection", self.limits.max_topics_per_client)));
         }
-        topics.iter().map(|t| t.parse::<Topic>().map_err(|e| frames::error("unknown_topic", &e.0))).collect()
+        topics.iter().map(|t| t.parse::<Topic>().map_err(|e| ("unknown_topic", e.0))).collect()
+    }
+
+    /// Answers a bad message with an error frame (and counts it); the
+    /// connection stays open.
+    async fn reject(&mut self, code: &'static str, message: &str) -> Result<(), End> {
+        metrics::counter!(telemetry::INBOUND_ERRORS, "code" => code).increment(1);
+        self.send(frames::error(code, message)).await
+    }
+
+    /// Brings the subscriptions gauge in line with this client's topics.
+    fn count_topics(&mut self) {
+        let mut now = [0i64; 5];
+        for t in self.sub.topics() {
+            now[topic_kind(t)] += 1;
+        }
+        for (kind, (new, old)) in now.iter().zip(self.counted).enumerate() {
+            if *new != old {
+                metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => TOPIC_KINDS[kind]).increment((new - old) as f64);
+            }
+        }
+        self.counted = now;
     }
 
     async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<Since>) -> Result<(), End> {
-        match self.hub.subscribe(&mut self.sub, &topics, since.as_ref()) {
+        let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
+        self.count_topics();
+        match catchup {
             Catchup::Snapshot(frame) => self.send(frame).await,
             Catchup::Replay(Some(frame)) => self.send(frame).await,
             Catchup::Replay(None) => Ok(()),
@@ -245,8 +305,13 @@ impl Session {
     }
 
     async fn send_message(&mut self, message: Message) -> Result<(), End> {
+        let len = message.len() as u64;
         match tokio::time::timeout(self.limits.send_timeout, self.socket.send(message)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                FRAMES_SENT.increment(1);
+                BYTES_SENT.increment(len);
+                Ok(())
+            }
             Ok(Err(e)) => Err(End::SocketError(e.to_string())),
             Err(_) => {
                 tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);

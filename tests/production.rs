@@ -1,0 +1,446 @@
+//! Running it in production: metrics, readiness, guards, TLS with certificate
+//! rotation, and — against the real binary, with real signals — reload on
+//! SIGHUP, graceful SIGTERM, and a restart that resumes from the state file.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn feed(upstream: &Upstream, id: &str, league: &str) -> String {
+    feed_file(id, &upstream.url(), "").replace("league = \"nba\"", &format!("league = \"{league}\""))
+}
+
+/// The samples of one metric, by label set, from the Prometheus text.
+fn samples(text: &str, name: &str) -> Vec<(std::collections::HashMap<String, String>, f64)> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses as Prometheus text");
+    scrape
+        .samples
+        .into_iter()
+        .filter(|s| s.metric == name)
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            (s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), value)
+        })
+        .collect()
+}
+
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples(text, name)
+        .into_iter()
+        .filter(|(l, _)| labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+async fn get_text(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_readiness_and_status_page() {
+    let mut doc = espn_live();
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let service = start_service(&[("m.toml", feed(&upstream, "metrics-feed", "nba"))], "").await;
+    service.wait_for_games(1).await;
+    let (status, _) = get_text(&service.http("/readyz")).await;
+    assert_eq!(status, 200, "ready once the first poll is in");
+
+    let mut client = Client::connect(&service.ws("?topics=league:nba,team:nba:BOS")).await;
+    client.hello().await;
+    client.next().await;
+    client.send_text("nonsense").await;
+    assert_eq!(client.next().await["code"], "bad_request");
+
+    let (status, before) = get_text(&service.admin("/metrics")).await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&before, "scoreticker_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    assert!(sample(&before, "scoreticker_polls_total", &[("feed", "metrics-feed"), ("outcome", "ok")]) >= 1.0);
+    assert!(sample(&before, "scoreticker_connections_open", &[]) >= 1.0);
+    assert!(sample(&before, "scoreticker_subscriptions", &[("kind", "team")]) >= 1.0);
+    assert!(sample(&before, "scoreticker_inbound_errors_total", &[("code", "bad_request")]) >= 1.0);
+    assert!(sample(&before, "scoreticker_upstream_bytes_total", &[("feed", "metrics-feed")]) > 1000.0);
+    assert!(samples(&before, "scoreticker_poll_duration_seconds_count").iter().any(|(l, v)| l.get("feed").map(String::as_str) == Some("metrics-feed") && *v >= 1.0)
+        || before.contains("scoreticker_poll_duration_seconds_count{feed=\"metrics-feed\"}"));
+
+    // A score change moves the event and frame counters.
+    set_score(&mut doc, 0, 0, 140);
+    upstream.push([Step::json(&doc)]);
+    assert_eq!(client.next().await["changes"], json!(["score"]));
+    let (_, after) = get_text(&service.admin("/metrics")).await;
+    assert!(sample(&after, "scoreticker_events_total", &[("kind", "score")]) >= sample(&before, "scoreticker_events_total", &[("kind", "score")]) + 1.0);
+    assert!(sample(&after, "scoreticker_frames_sent_total", &[]) > sample(&before, "scoreticker_frames_sent_total", &[]));
+    assert!(sample(&after, "scoreticker_sent_bytes_total", &[]) > sample(&before, "scoreticker_sent_bytes_total", &[]));
+
+    // Metrics and status are on the admin listener only.
+    assert_eq!(get_text(&service.http("/metrics")).await.0, 404);
+    let (status, page) = get_text(&service.admin("/status")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("metrics-feed") && page.contains("127.0.0.1") && page.contains("ready"), "{page}");
+    service.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_list_and_per_ip_cap() {
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let limits = "[limits]\nallowed_origins = [\"https://news.example.com\"]\nmax_connections_per_ip = 2\n";
+    let service = start_service(&[("g.toml", feed(&upstream, "guards", "nba"))], limits).await;
+    let request = |origin: &str| {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut r = service.ws("").into_client_request().unwrap();
+        r.headers_mut().insert("origin", origin.parse().unwrap());
+        r
+    };
+    match tokio_tungstenite::connect_async(request("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let (a, _) = tokio_tungstenite::connect_async(request("https://news.example.com")).await.unwrap();
+    let (_b, _) = tokio_tungstenite::connect_async(service.ws("")).await.unwrap();
+    match tokio_tungstenite::connect_async(service.ws("")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("expected 429 past the per-IP cap, got {other:?}"),
+    }
+    drop(a);
+    // The slot comes back once the session ends.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if tokio_tungstenite::connect_async(service.ws("")).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed connection's slot never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, text) = get_text(&service.admin("/metrics")).await;
+    assert!(sample(&text, "scoreticker_guard_rejections_total", &[("guard", "origin")]) >= 1.0);
+    assert!(sample(&text, "scoreticker_guard_rejections_total", &[("guard", "per_ip")]) >= 1.0);
+    service.running.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+
+struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn make_pki(name: &str) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, format!("scoreticker test CA {name}"));
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    Pki { ca: ca_cert.pem(), cert: leaf.pem(), key: leaf_key.serialize_pem() }
+}
+
+type TlsSocket = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn wss_connect(addr: SocketAddr, ca_pem: &str) -> Result<TlsSocket, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
+    let url = format!("wss://localhost:{}/ws?topics=all", addr.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, tls).await.map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+async fn next_json<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time") {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] != "heartbeat" {
+                    return v;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_serves_updates_and_a_rotated_certificate_reaches_new_connections_only() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let first = make_pki("one");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), &first.cert).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &first.key).unwrap();
+    let mut doc = espn_live();
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let tls = format!(
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.path().join("cert.pem").display(),
+        dir.path().join("key.pem").display()
+    );
+    let service = start_service(&[("t.toml", feed(&upstream, "tls-feed", "nba"))], &tls).await;
+    service.wait_for_games(1).await;
+    let tls_addr = service.running.tls_addr.unwrap();
+
+    let mut old = wss_connect(tls_addr, &first.ca).await.unwrap();
+    assert_eq!(next_json(&mut old).await["type"], "hello");
+    assert_eq!(next_json(&mut old).await["games"].as_array().unwrap().len(), 1);
+    set_score(&mut doc, 0, 0, 150);
+    upstream.push([Step::json(&doc)]);
+    assert_eq!(next_json(&mut old).await["changes"], json!(["score"]));
+
+    // Rotate: a new key and a certificate from another CA, written on disk.
+    let second = make_pki("two");
+    std::fs::write(dir.path().join("key.pem"), &second.key).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), &second.cert).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut new = loop {
+        match wss_connect(tls_addr, &second.ca).await {
+            Ok(ws) => break ws,
+            Err(_) => {
+                assert!(Instant::now() < deadline, "the new certificate was never served");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(next_json(&mut new).await["type"], "hello");
+    assert!(wss_connect(tls_addr, &first.ca).await.is_err(), "new connections no longer get the old certificate");
+
+    // The connection made before the rotation lives on.
+    set_score(&mut doc, 0, 0, 151);
+    upstream.push([Step::json(&doc)]);
+    assert_eq!(next_json(&mut old).await["changes"], json!(["score"]));
+    service.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_misconfiguration_is_a_clear_error_at_start() {
+    let a = make_pki("a");
+    let b = make_pki("b");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), &a.cert).unwrap();
+    std::fs::write(dir.path().join("other-key.pem"), &b.key).unwrap();
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    for (cert, key, words) in [("cert.pem", "missing.pem", "cannot read a private key"), ("cert.pem", "other-key.pem", "does not match")] {
+        let main = format!(
+            "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{cert}\"\nkey = \"{key}\"\n"
+        );
+        std::fs::create_dir_all(dir.path().join("feeds.d")).unwrap();
+        std::fs::write(dir.path().join("feeds.d/f.toml"), feed(&upstream, "f", "nba")).unwrap();
+        std::fs::write(dir.path().join("scoreticker.toml"), main).unwrap();
+        let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+        let err = scoreticker::app::start(config).await.err().expect("start must fail");
+        assert!(err.contains(words) && err.contains(key), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The real binary, real signals.
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(config: &Path, listen: Option<SocketAddr>) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scoreticker"));
+        cmd.args(["--log-format", "json", "serve", "--config"]).arg(config);
+        if let Some(l) = listen {
+            cmd.args(["--listen", &l.to_string()]);
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("scoreticker listening on") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let line = rx.recv_timeout(WAIT).expect("the daemon says where it listens");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let addr = v["fields"]["addr"].as_str().unwrap().parse().unwrap();
+        let admin = v["fields"]["admin"].as_str().unwrap().parse().unwrap();
+        Daemon { child, addr, admin, logs }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{name}");
+    }
+
+    fn ws(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    fn logged(&self, words: &str) -> bool {
+        self.logs.lock().unwrap().iter().any(|l| l.contains(words))
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the daemon did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("feeds.d")).unwrap();
+    let path = dir.join("scoreticker.toml");
+    std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n{extra}[admin]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    path
+}
+
+async fn wait_games(addr: SocketAddr, n: usize) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let doc: Value = reqwest::get(format!("http://{addr}/api/v1/games")).await.unwrap().json().await.unwrap();
+        if doc["games"].as_array().unwrap().len() == n {
+            return doc;
+        }
+        assert!(Instant::now() < deadline, "never {n} games: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_and_removes_feeds_and_a_broken_file_changes_nothing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let nba = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let nfl = Upstream::start(vec![Step::json(&espn_many(3))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&nba, "nba", "nba")).unwrap();
+    let daemon = Daemon::start(&config, None);
+    wait_games(daemon.addr, 1).await;
+    let mut client = Client::connect(&daemon.ws("?topics=all")).await;
+    client.hello().await;
+    assert_eq!(client.next().await["games"].as_array().unwrap().len(), 1);
+
+    // A new feed file and SIGHUP: its games arrive on the open connection.
+    std::fs::write(dir.path().join("feeds.d/nfl.toml"), feed(&nfl, "nfl", "nfl")).unwrap();
+    daemon.signal("HUP");
+    let frame = client.next().await;
+    let added: Vec<Value> = events_of(&frame);
+    assert_eq!(added.len(), 3, "{frame}");
+    assert!(added.iter().all(|e| e["changes"] == json!(["added"]) && e["game"]["league"] == "nfl"));
+
+    // A broken file: the reload is refused, logged with file, line and key, and
+    // counted; nothing changes for the client.
+    std::fs::write(dir.path().join("feeds.d/broken.toml"), "id = \"x\"\nadapter = \"espn\"\nschedule = 5\n").unwrap();
+    daemon.signal("HUP");
+    assert_eq!(client.next_within(Duration::from_millis(2500)).await, None);
+    assert!(daemon.logged("broken.toml:3: schedule"), "{:?}", daemon.logs.lock().unwrap());
+    let (_, metrics) = get_text(&format!("http://{}/metrics", daemon.admin)).await;
+    assert!(sample(&metrics, "scoreticker_config_reloads_total", &[("result", "error")]) >= 1.0);
+    assert_eq!(wait_games(daemon.addr, 4).await["games"].as_array().unwrap().len(), 4);
+
+    // Fix it by removing the broken file and the nfl feed: the nfl games leave
+    // through normal remove events.
+    std::fs::remove_file(dir.path().join("feeds.d/broken.toml")).unwrap();
+    std::fs::remove_file(dir.path().join("feeds.d/nfl.toml")).unwrap();
+    daemon.signal("HUP");
+    let frame = client.next().await;
+    let removed = events_of(&frame);
+    assert_eq!(removed.len(), 3, "{frame}");
+    assert!(removed.iter().all(|e| e["type"] == "remove" && e["id"].as_str().unwrap().starts_with("nfl:")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_then_restart_resumes_from_the_state_file_without_gap() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut doc = espn_live();
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "state_dir = \"state\"\n");
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
+    let mut first = Daemon::start(&config, None);
+    wait_games(first.addr, 1).await;
+
+    // A reader takes its snapshot and leaves.
+    let mut reader = Client::connect(&first.ws("?topics=all")).await;
+    let epoch = reader.hello().await["epoch"].as_str().unwrap().to_string();
+    let seen = reader.next().await["seq"].as_u64().unwrap();
+    drop(reader);
+
+    // Two changes while it is away, watched by another client.
+    let mut watcher = Client::connect(&first.ws("?topics=all")).await;
+    watcher.hello().await;
+    watcher.next().await;
+    set_score(&mut doc, 0, 0, 160);
+    upstream.push([Step::json(&doc)]);
+    watcher.next().await;
+    set_score(&mut doc, 0, 1, 161);
+    upstream.push([Step::json(&doc)]);
+    let last = watcher.next().await;
+    assert_eq!(last["seq"], seen + 2);
+
+    // SIGTERM: the watcher is told 1001, the process exits 0, the state is on disk.
+    first.signal("TERM");
+    assert_eq!(watcher.close_code().await, Some(1001));
+    assert_eq!(first.wait_exit(Duration::from_secs(15)), Some(0));
+    assert!(dir.path().join("state/state.json").exists());
+    assert!(first.logged("shutting down"));
+
+    // The upstream is down when the service comes back: what it serves can only
+    // come from the state file.
+    upstream.push([Step::Status { code: 503, headers: vec![], body: vec![] }]);
+    let second = Daemon::start(&config, Some(first.addr));
+    let doc: Value = reqwest::get(format!("http://{}/api/v1/games", second.addr)).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["epoch"], epoch.as_str(), "the same history continues");
+    assert_eq!(doc["seq"], seen + 2);
+    assert_eq!(doc["games"][0], last["game"], "the last scores, before any poll");
+    assert_eq!(get_text(&format!("http://{}/readyz", second.addr)).await.0, 200, "ready: state restored");
+
+    let mut back = Client::connect(&second.ws("")).await;
+    back.hello().await;
+    back.send(json!({"type":"subscribe","topics":["all"],"since":{"epoch":epoch,"seq":seen}})).await;
+    let replay = back.next().await;
+    let seqs: Vec<u64> = events_of(&replay).iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, vec![seen + 1, seen + 2], "exactly the missed events, across the restart: {replay}");
+    assert_eq!(back.next_within(Duration::from_millis(1500)).await, None, "and nothing twice");
+    let _ = back.ws.close(None).await;
+}
