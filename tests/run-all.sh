@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Every test of the project, from a fresh clone on a fresh machine:
-#   1. the Rust suites: unit tests, integration tests against a real upstream and
-#      real WebSocket clients, config/CLI tests, the load tool smoke test;
-#   2. the widget in headless Chromium against the real service
-#      (tests/browser/run.sh installs Chromium and the npm packages when missing).
+#   1. system packages the tests use, installed once when missing:
+#      chromium (the widget's browser tests), systemd (systemd-analyze checks the
+#      unit file) and shellcheck (checks deploy/install.sh);
+#   2. the Rust suites: unit tests, integration tests against a real upstream and
+#      real WebSocket clients, production tests with real signals and TLS,
+#      config/CLI tests, deploy checks, the load tool smoke test;
+#   3. the widget in headless Chromium against the real service
+#      (tests/browser/run.sh also installs the npm packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== Installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
 echo "== Rust tests"
 cargo build --locked --bins
-cargo test --locked
+cargo test --locked --no-fail-fast
 
-if [ -f tests/browser/run.sh ]; then
-  echo "== Browser tests (headless Chromium)"
-  SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh
-fi
+echo "== Browser tests (headless Chromium)"
+SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh
