@@ -397,3 +397,34 @@ async fn silent_peers_are_dropped_and_answering_peers_kept() {
     drop(silent);
     service.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_is_served_compressed_and_pinnable() {
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let service = start_service(&[feed(&upstream, "")], "").await;
+    let http = reqwest::Client::new();
+    let plain = http.get(service.http("/ticker.js")).header("accept-encoding", "identity").send().await.unwrap();
+    assert_eq!(plain.headers()["access-control-allow-origin"], "*");
+    let source = plain.bytes().await.unwrap();
+    assert!(source.len() > 1000);
+    let br = http.get(service.http("/ticker.js")).header("accept-encoding", "gzip;q=0.5, br").send().await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["vary"], "Accept-Encoding");
+    let etag = br.headers()["etag"].to_str().unwrap().to_string();
+    let compressed = br.bytes().await.unwrap();
+    assert!(compressed.len() < source.len() / 2);
+    let again = http.get(service.http("/ticker.js")).header("accept-encoding", "br").header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+
+    // The content-addressed URL and its SRI hash, for publishers who pin.
+    let info: Value = http.get(service.http("/api/v1/widget")).send().await.unwrap().json().await.unwrap();
+    let url = info["url"].as_str().unwrap();
+    assert!(url.starts_with("/ticker.") && url.ends_with(".js"), "{info}");
+    assert!(info["integrity"].as_str().unwrap().starts_with("sha384-"));
+    let pinned = http.get(service.http(url)).header("accept-encoding", "identity").send().await.unwrap();
+    assert_eq!(pinned.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(pinned.bytes().await.unwrap(), source);
+    assert_eq!(http.get(service.http("/ticker.0000000000000000.js")).send().await.unwrap().status(), 404);
+    assert_eq!(http.head(service.http("/")).send().await.unwrap().status(), 200);
+    service.running.stop().await;
+}

@@ -128,26 +128,37 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .and(with_ctx(ctx))
         .map(|query: String, inm: Option<String>, ctx: ServerContext| api::games(&ctx.hub, query_param(&query, "topics").as_deref(), inm));
 
+    let widget = warp::path!("api" / "v1" / "widget").and(warp::get()).map(assets::widget_info);
+
     let pages = warp::get()
+        .or(warp::head())
+        .unify()
         .and(warp::path::full())
+        .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
-        .map(|path: warp::path::FullPath, inm: Option<String>| {
+        .map(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| {
             // Friendly names for the pages; files keep their own names.
             let (name, cache) = match path.as_str() {
                 "/" => ("index.html", "no-cache"),
                 "/embed" => ("embed.html", "no-cache"),
                 "/ticker.js" => ("ticker.js", "public, max-age=300"),
-                // A versioned URL for publishers who pin with SRI.
+                // The major version: compatible changes only, so a day is safe.
                 "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
                 other => (other.trim_start_matches('/'), "public, max-age=300"),
             };
-            match assets::find(name) {
-                Some(asset) => assets::respond(asset, inm, cache),
-                None => not_found(),
-            }
+            let (asset, cache) = match assets::find(name) {
+                Some(a) => (a, cache),
+                // `/ticker.<digest>.js`: content-addressed, so cacheable forever
+                // and safe to pin with Subresource Integrity.
+                None => match assets::find_immutable(name) {
+                    Some(a) => (a, "public, max-age=31536000, immutable"),
+                    None => return not_found(),
+                },
+            };
+            assets::respond(asset, accept.as_deref(), inm.as_deref(), cache)
         });
 
-    ws.or(games).unify().or(health_routes(ctx)).unify().or(pages).unify().boxed()
+    ws.or(games).unify().or(widget).unify().or(health_routes(ctx)).unify().or(pages).unify().boxed()
 }
 
 /// `/healthz` and `/readyz`, on every listener.
