@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The fan-out benchmark: scoreticker and a Node `ws` peer, same box, same run, same
+# subscribers, same message size, measured by the same tool (scoreticker-load).
+#
+#   tests/bench/run.sh
+#
+# Settings (environment): N subscribers (10000), DURATION of the main window (30s),
+# IDLE_N subscribers for the idle-RSS runs (5000), STORM_N clients in the reconnect
+# storm (N), SAT_RATES updates per second per client for the saturation steps
+# (2,4,8,16,32), SAT_WINDOW per step (8s), GAMES per feed (20), OUT directory for
+# the JSON results and logs (target/bench/<UTC time>).
+#
+# What runs, in order: a synthetic ESPN upstream (scoreticker-load upstream) that
+# changes one game per active feed per second; then, each against a fresh server:
+# scoreticker idle RSS, scoreticker main window + reconnect storm, scoreticker
+# saturation (one feed per update/s), Node idle RSS, Node main window, Node
+# saturation. Prints one table (also written to $OUT/table.md).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+N=${N:-10000}
+DURATION=${DURATION:-30s}
+IDLE_N=${IDLE_N:-5000}
+STORM_N=${STORM_N:-$N}
+SAT_RATES=${SAT_RATES:-2,4,8,16,32}
+SAT_WINDOW=${SAT_WINDOW:-8s}
+GAMES=${GAMES:-20}
+OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
+max_feeds=$(tr ',' '\n' <<<"$SAT_RATES" | sort -n | tail -1)
+[ "$max_feeds" -ge 1 ] 2>/dev/null || max_feeds=1
+
+for tool in cargo node npm curl; do
+  command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 1; }
+done
+# One process may hold only as many sockets as open files: take the hard limit.
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+log "building (release)"
+(cd "$root" && cargo build --release --bins)
+if [ ! -f "$here/node_modules/ws/package.json" ]; then
+  log "installing the Node peer's dependencies"
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+load=$root/target/release/scoreticker-load
+svc=$root/target/release/scoreticker
+mkdir -p "$OUT"
+echo "results: $OUT" >&2
+
+# The first JSON line's "listening" address a child process printed on stdout.
+wait_listening() { # file pid
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$1" | head -1)
+    [ -n "$addr" ] && { echo "$addr"; return 0; }
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: $1: did not start" >&2; cat "$1" >&2; return 1
+}
+
+free_port() {
+  for _ in $(seq 200); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+stop() { # pid
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+log "synthetic upstream: $max_feeds feeds of $GAMES games, one change per active feed per second"
+"$load" upstream --listen 127.0.0.1:0 --games "$GAMES" --feeds "$max_feeds" --active-feeds 1 --change-every 1s \
+  >"$OUT/upstream.out" 2>"$OUT/upstream.log" &
+up_pid=$!; pids+=("$up_pid")
+up=$(wait_listening "$OUT/upstream.out" "$up_pid")
+upstream_rate() { curl -fsS "http://$up/control?rate=$1" >/dev/null; }
+
+svc_pid=
+start_service() { # name feeds
+  local dir=$OUT/$1 port
+  port=$(free_port)
+  mkdir -p "$dir/feeds.d"
+  cat >"$dir/scoreticker.toml" <<TOML
+listen = "127.0.0.1:$port"
+feeds_dir = "feeds.d"
+
+[limits]
+heartbeat = "20s"
+TOML
+  for ((i = 0; i < $2; i++)); do
+    cat >"$dir/feeds.d/bench-$i.toml" <<TOML
+id = "bench-$i"
+adapter = "espn"
+url = "http://$up/feed/$i/scoreboard"
+schedule = "1s"
+league = "nba"
+sport = "basketball"
+timeout = "5s"
+TOML
+  done
+  RUST_LOG=${RUST_LOG:-info} "$svc" serve --config "$dir/scoreticker.toml" >"$dir/service.log" 2>&1 &
+  svc_pid=$!; pids+=("$svc_pid")
+  svc_addr=127.0.0.1:$port
+  for _ in $(seq 200); do
+    curl -fsS "http://$svc_addr/api/v1/games" 2>/dev/null | grep -q '"games":\[{' && return 0
+    kill -0 "$svc_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: scoreticker did not start (or has no games); see $dir/service.log" >&2
+  cat "$dir/service.log" >&2
+  return 1
+}
+
+node_pid=
+start_node() { # name rate
+  node "$here/node-ws-peer.js" --port 0 --games "$GAMES" --rate "$2" >"$OUT/$1.out" 2>"$OUT/$1.log" &
+  node_pid=$!; pids+=("$node_pid")
+  node_addr=$(wait_listening "$OUT/$1.out" "$node_pid")
+}
+
+ws_url() { echo "ws://$1/ws?topics=all"; }
+
+# ---- scoreticker
+log "scoreticker: idle RSS with $IDLE_N subscribers (no score changes)"
+upstream_rate 0
+start_service svc-idle 1
+"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$IDLE_N" --duration 0s --server-pid "$svc_pid" \
+  --label scoreticker-idle --json >"$OUT/svc-idle.json"
+stop "$svc_pid"
+
+log "scoreticker: $N subscribers, one update per second, $DURATION"
+upstream_rate 1
+start_service svc-main 1
+"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
+  --label scoreticker --json >"$OUT/svc-main.json"
+
+log "scoreticker: reconnect storm, $STORM_N clients"
+"$load" storm --url "$(ws_url "$svc_addr")" -n "$STORM_N" --server-pid "$svc_pid" \
+  --label scoreticker-storm --json >"$OUT/svc-storm.json"
+stop "$svc_pid"
+
+log "scoreticker: saturation, $N subscribers, $SAT_RATES updates/s (one feed each)"
+start_service svc-sat "$max_feeds"
+"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$svc_pid" \
+  --rates "$SAT_RATES" --control "http://$up/control?rate={rate}" --settle 3s \
+  --label scoreticker-saturation --json >"$OUT/svc-sat.json"
+stop "$svc_pid"
+upstream_rate 1
+
+# ---- Node ws
+log "Node ws: idle RSS with $IDLE_N subscribers (no broadcasts)"
+start_node node-idle 0
+"$load" subscribe --url "$(ws_url "$node_addr")" -n "$IDLE_N" --duration 0s --server-pid "$node_pid" \
+  --label node-idle --json >"$OUT/node-idle.json"
+stop "$node_pid"
+
+log "Node ws: $N subscribers, one update per second, $DURATION"
+start_node node-main 1
+"$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$DURATION" --server-pid "$node_pid" \
+  --label node --json >"$OUT/node-main.json"
+stop "$node_pid"
+
+log "Node ws: saturation, $N subscribers, $SAT_RATES updates/s"
+start_node node-sat 1
+"$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$node_pid" \
+  --rates "$SAT_RATES" --control "http://$node_addr/control?rate={rate}" --settle 3s \
+  --label node-saturation --json >"$OUT/node-sat.json"
+stop "$node_pid"
+
+ws_version=$(node -p "require('$here/node_modules/ws/package.json').version")
+{
+  echo "scoreticker fan-out benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "N=$N subscribers over $(jq -r '.sources | join(",")' "$OUT/svc-main.json" 2>/dev/null || echo 'loopback sources'), window $DURATION, one update/s; saturation steps $SAT_RATES updates/s, $SAT_WINDOW each"
+  echo
+  "$load" table --service-main "$OUT/svc-main.json" --service-sat "$OUT/svc-sat.json" \
+    --service-storm "$OUT/svc-storm.json" --service-idle "$OUT/svc-idle.json" \
+    --node-main "$OUT/node-main.json" --node-sat "$OUT/node-sat.json" --node-idle "$OUT/node-idle.json" \
+    --node-name "Node ws $ws_version ($(node --version))"
+} | tee "$OUT/table.md"
