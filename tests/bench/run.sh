@@ -90,12 +90,16 @@ upstream_rate() { curl -fsS "http://$up/control?rate=$1" >/dev/null; }
 
 svc_pid=
 start_service() { # name feeds
-  local dir=$OUT/$1 port
+  local dir=$OUT/$1 port admin_port
   port=$(free_port)
+  admin_port=$(free_port)
   mkdir -p "$dir/feeds.d"
   cat >"$dir/scoreticker.toml" <<TOML
 listen = "127.0.0.1:$port"
 feeds_dir = "feeds.d"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
 
 [limits]
 heartbeat = "20s"
