@@ -7,8 +7,10 @@
 
 pub mod api;
 pub mod assets;
+pub mod echo;
 pub mod guards;
 pub mod session;
+pub mod sse;
 pub mod status;
 pub mod tls;
 pub mod upgrade;
@@ -68,7 +70,8 @@ impl Readiness {
 pub struct RemoteAddr(pub SocketAddr);
 
 pub type Reply = Response<bytes::Bytes>;
-pub type Routes = BoxedFilter<(Reply,)>;
+/// Streaming bodies (`/sse`) need warp's own response type: routes reply with it.
+pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 
 fn with_ctx(ctx: &ServerContext) -> impl Filter<Extract = (ServerContext,), Error = Infallible> + Clone {
     let ctx = ctx.clone();
@@ -141,6 +144,7 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
             let (name, cache) = match path.as_str() {
                 "/" => ("index.html", "no-cache"),
                 "/embed" => ("embed.html", "no-cache"),
+                "/diagnostics" => ("diagnostics.html", "no-cache"),
                 "/ticker.js" => ("ticker.js", "public, max-age=300"),
                 // The major version: compatible changes only, so a day is safe.
                 "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
@@ -158,7 +162,17 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
             assets::respond(asset, accept.as_deref(), inm.as_deref(), cache)
         });
 
-    ws.or(games).unify().or(widget).unify().or(health_routes(ctx)).unify().or(pages).unify().boxed()
+    let plain = ws.or(games).unify().or(widget).unify().map(warp::Reply::into_response);
+    plain
+        .or(sse::route(ctx))
+        .unify()
+        .or(echo::route(ctx))
+        .unify()
+        .or(health_routes(ctx))
+        .unify()
+        .or(pages.map(warp::Reply::into_response))
+        .unify()
+        .boxed()
 }
 
 /// `/healthz` and `/readyz`, on every listener.
@@ -176,7 +190,7 @@ fn health_routes(ctx: &ServerContext) -> Routes {
             text(StatusCode::SERVICE_UNAVAILABLE, "starting: listeners not bound yet\n")
         }
     });
-    healthz.or(readyz).unify().boxed()
+    healthz.or(readyz).unify().map(warp::Reply::into_response).boxed()
 }
 
 /// The operator's routes: metrics, the status page, feed health.
@@ -189,7 +203,7 @@ pub fn admin_routes(ctx: &ServerContext) -> Routes {
     });
     let status = warp::path!("status").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| status::page(&ctx));
     let feeds = warp::path!("api" / "v1" / "feeds").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| api::feeds(&ctx.health));
-    metrics.or(status).unify().or(feeds).unify().or(health_routes(ctx)).unify().boxed()
+    metrics.or(status).unify().or(feeds).unify().map(warp::Reply::into_response).or(health_routes(ctx)).unify().boxed()
 }
 
 /// Adds the fallbacks every listener shares: 404, 405, 400 as JSON errors.
@@ -203,7 +217,7 @@ pub fn finish(routes: Routes) -> Routes {
             } else {
                 api::error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("{rejection:?}"))
             };
-            Ok::<_, Infallible>(reply)
+            Ok::<_, Infallible>(warp::Reply::into_response(reply))
         })
         .unify()
         .boxed()
@@ -293,8 +307,12 @@ where
     Svc: Service<hyper::Request<hyper::body::Incoming>, Response = warp::reply::Response, Error = Infallible> + Clone + Send + 'static,
     Svc::Future: Send,
 {
+    // A streaming response (SSE) whose client stopped reading ends the connection through this.
+    let abort = sse::Abort::default();
+    let handle = abort.clone();
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(RemoteAddr(peer));
+        request.extensions_mut().insert(handle.clone());
         let mut service = service.clone();
         async move { service.call(request).await }
     });
@@ -303,8 +321,11 @@ where
         .header_read_timeout(Duration::from_secs(15))
         .serve_connection(TokioIo::new(stream), hyper_service)
         .with_upgrades();
-    if let Err(e) = connection.await {
-        tracing::debug!(%peer, error = %e, "connection error");
+    tokio::select! {
+        result = connection => if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection error");
+        },
+        _ = abort.requested() => tracing::debug!(%peer, "connection dropped by its handler"),
     }
 }
 

@@ -1,0 +1,342 @@
+//! Server-Sent Events: `GET /sse?topics=…`, for networks whose proxies refuse
+//! or kill WebSocket upgrades.
+//!
+//! The same JSON objects as `/ws` (the hub's shared bytes, never serialized per
+//! client), one per `data:` event. Events that move the client's position carry
+//! `id: <epoch>:<seq>`, so a reconnecting `EventSource` sends `Last-Event-ID` and
+//! resumes exactly like `subscribe.since` on `/ws`: the missed events, or a
+//! snapshot when the ring no longer holds them. Frames that do not (`hello`,
+//! `heartbeat`) carry no `id`, which leaves the client's last id as it was.
+//!
+//! One task per client, with the WebSocket session's semantics: no queue of its
+//! own (the bounded broadcast is the queue; a client that lags it gets a fresh
+//! snapshot), and a client that takes no data for `limits.send_timeout` is
+//! dropped. Dropping needs the connection itself: once the socket is full, hyper
+//! stops polling the response body, so the body cannot end the connection. The
+//! accept loop puts an [`Abort`] in each request's extensions for that.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use warp::filters::BoxedFilter;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::sse::Event;
+use warp::{Filter, Reply};
+
+use super::guards::IpSlot;
+use super::{api, guards, query_param, with_ctx, RemoteAddr, ServerContext};
+use crate::config::Limits;
+use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
+use crate::telemetry;
+
+/// A comment line this often keeps idle proxies from closing the stream.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Lets a request's handler close the whole connection it came on, even while
+/// hyper is blocked writing to it (a client that stopped reading).
+#[derive(Debug, Clone, Default)]
+pub struct Abort(Arc<Notify>);
+
+impl Abort {
+    /// Asks the accept loop to drop the connection.
+    pub fn abort(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once [`Abort::abort`] was called.
+    pub async fn requested(&self) {
+        self.0.notified().await
+    }
+}
+
+/// `GET /sse`.
+pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::path("sse")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(query)
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::ext::optional::<RemoteAddr>())
+        .and(warp::ext::optional::<Abort>())
+        .and(with_ctx(ctx))
+        .map(respond)
+        .boxed()
+}
+
+/// The guards every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
+/// the origin list and the per-IP cap. The slot is held for the connection's life.
+pub fn admit(ctx: &ServerContext, origin: Option<&str>, peer: Option<RemoteAddr>) -> Result<Option<IpSlot>, Box<super::Reply>> {
+    if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
+        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
+        return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
+    }
+    match peer {
+        Some(RemoteAddr(addr)) => match ctx.per_ip.acquire(addr.ip()) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "per_ip").increment(1);
+                Err(Box::new(api::error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many connections from this address")))
+            }
+        },
+        None => Ok(None),
+    }
+}
+
+fn respond(
+    query: String,
+    last_event_id: Option<String>,
+    origin: Option<String>,
+    peer: Option<RemoteAddr>,
+    abort: Option<Abort>,
+    ctx: ServerContext,
+) -> warp::reply::Response {
+    let topics = match api::parse_topics_param(query_param(&query, "topics").as_deref()) {
+        Ok(t) => t,
+        Err(message) => return api::error_response(StatusCode::BAD_REQUEST, "unknown_topic", &message).into_response(),
+    };
+    if topics.len() > ctx.limits.max_topics_per_client {
+        let message = format!("at most {} topics per connection", ctx.limits.max_topics_per_client);
+        return api::error_response(StatusCode::BAD_REQUEST, "too_many_topics", &message).into_response();
+    }
+    let slot = match admit(&ctx, origin.as_deref(), peer) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
+    // The header is what a reconnecting EventSource sends; the query parameter is
+    // for clients that open a new one (and for proxies that strip the header).
+    // The header wins: EventSource reconnects to the same URL, old parameter and all.
+    let since = last_event_id.as_deref().and_then(parse_event_id).or_else(|| query_param(&query, "lastEventId").as_deref().and_then(parse_event_id));
+
+    let (tx, rx) = mpsc::channel(1);
+    let session = Session { out: tx, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
+    tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort, slot));
+
+    let mut response = warp::sse::reply(Outbox(rx)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    // Widgets on news sites read the stream from another origin.
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+/// `<epoch>:<seq>`, as this server writes `id:` lines.
+pub fn parse_event_id(id: &str) -> Option<Since> {
+    let (epoch, seq) = id.trim().rsplit_once(':')?;
+    if epoch.is_empty() {
+        return None;
+    }
+    Some(Since { epoch: epoch.to_string(), seq: seq.parse().ok()? })
+}
+
+/// The seq of the last event a hub frame carries (a snapshot's own seq, or a
+/// replay batch's last event). Games have no `seq` key, and a `"seq":` inside a
+/// JSON string would have its quotes escaped, so the last `"seq":` in the text
+/// is the frame's (or its last event's).
+pub fn last_seq_in(frame: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"seq\":";
+    let at = frame.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let digits: &[u8] = &frame[at..];
+    let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// The response body: what the session task hands over, one event at a time.
+/// The channel holds one event, so the session notices within `send_timeout`
+/// when the client stops taking them.
+struct Outbox(mpsc::Receiver<Event>);
+
+impl futures_util::Stream for Outbox {
+    type Item = Result<Event, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|e| e.map(Ok))
+    }
+}
+
+#[derive(Debug)]
+enum End {
+    ClientGone,
+    TooSlow,
+    Shutdown,
+}
+
+static CONNECTIONS: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::CONNECTIONS, "transport" => "sse"));
+static OPEN: LazyLock<metrics::Gauge> = LazyLock::new(|| metrics::gauge!(telemetry::CONNECTIONS_OPEN, "transport" => "sse"));
+static FRAMES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::FRAMES_SENT, "transport" => "sse"));
+static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::BYTES_SENT, "transport" => "sse"));
+
+struct Session {
+    out: mpsc::Sender<Event>,
+    hub: Arc<Hub>,
+    limits: Limits,
+    sub: Subscription,
+}
+
+impl Session {
+    async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>, slot: Option<IpSlot>) {
+        CONNECTIONS.increment(1);
+        OPEN.increment(1.0);
+        let end = self.serve(topics, since, shutdown).await;
+        for t in self.sub.topics() {
+            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).decrement(1.0);
+        }
+        OPEN.decrement(1.0);
+        match end {
+            End::TooSlow => {
+                tracing::info!("SSE client did not read for {:?}; closing its connection", self.limits.send_timeout);
+                metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => "slow").increment(1);
+                if let Some(abort) = abort {
+                    abort.abort();
+                }
+            }
+            End::Shutdown => metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => "shutdown").increment(1),
+            End::ClientGone => {}
+        }
+        drop(slot);
+        tracing::debug!(?end, "SSE session ended");
+    }
+
+    async fn serve(&mut self, topics: Vec<Topic>, since: Option<Since>, mut shutdown: watch::Receiver<bool>) -> End {
+        match self.stream(topics, since, &mut shutdown).await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        }
+    }
+
+    async fn stream(&mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: &mut watch::Receiver<bool>) -> Result<Infallible, End> {
+        let heartbeat = self.limits.heartbeat;
+        let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
+        // `retry:` with jitter: after a restart, plain EventSource clients come
+        // back spread over a few seconds rather than all at once.
+        let retry = Duration::from_millis(rand::random_range(1000..5000));
+        self.send(self.event(&hello).retry(retry), hello.len()).await?;
+        let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
+        for t in self.sub.topics() {
+            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).increment(1.0);
+        }
+        match catchup {
+            Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) => {
+                let seq = last_seq_in(&frame);
+                self.send_frame(frame, seq).await?;
+            }
+            Catchup::Replay(None) => {} // nothing missed: the client's last id stands
+        }
+        if *shutdown.borrow() {
+            return Err(End::Shutdown);
+        }
+        let mut beat = interval_at(Instant::now() + heartbeat, heartbeat);
+        beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut keep_alive = interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+        loop {
+            tokio::select! {
+                published = events.recv() => match published {
+                    Ok(p) => {
+                        if let Some(frame) = p.frame_for(&self.sub) {
+                            // Current on every topic up to the publication's last seq,
+                            // whichever of its events matched.
+                            self.send_frame(frame, Some(p.last_seq())).await?;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "SSE client fell behind the broadcast; resyncing with a snapshot");
+                        metrics::counter!(telemetry::RESYNCS).increment(1);
+                        let snapshot = self.hub.resync(&mut self.sub);
+                        let seq = last_seq_in(&snapshot);
+                        self.send_frame(snapshot, seq).await?;
+                    }
+                    Err(RecvError::Closed) => return Err(End::Shutdown),
+                },
+                // Ending the body ends the response cleanly; EventSource reconnects.
+                _ = shutdown.changed() => return Err(End::Shutdown),
+                _ = beat.tick() => {
+                    let frame = frames::heartbeat(self.hub.seq(), now_ms());
+                    self.send(self.event(&frame), frame.len()).await?;
+                }
+                _ = keep_alive.tick() => self.send(Event::default().comment("keep-alive"), 0).await?,
+                _ = self.out.closed() => return Err(End::ClientGone),
+            }
+        }
+    }
+
+    /// A frame as an event, without an `id`.
+    fn event(&self, json: &Bytes) -> Event {
+        // Hub frames are serde_json output and static text: UTF-8 on one line.
+        Event::default().data(std::str::from_utf8(json).expect("frames are UTF-8"))
+    }
+
+    async fn send_frame(&mut self, frame: Bytes, seq: Option<u64>) -> Result<(), End> {
+        let mut event = self.event(&frame);
+        if let Some(seq) = seq {
+            event = event.id(format!("{}:{seq}", self.hub.epoch()));
+        }
+        self.send(event, frame.len()).await
+    }
+
+    /// Hands one event to the body, waiting at most `send_timeout` for the
+    /// client to take the previous one. `len`: the frame's bytes, for the
+    /// metrics (0 for comments, which are not frames).
+    async fn send(&mut self, event: Event, len: usize) -> Result<(), End> {
+        match tokio::time::timeout(self.limits.send_timeout, self.out.send(event)).await {
+            Ok(Ok(())) => {
+                if len > 0 {
+                    FRAMES_SENT.increment(1);
+                    BYTES_SENT.increment(len as u64);
+                }
+                Ok(())
+            }
+            Ok(Err(_)) => Err(End::ClientGone),
+            Err(_) => Err(End::TooSlow),
+        }
+    }
+}
+
+fn topic_kind(t: &Topic) -> &'static str {
+    match t {
+        Topic::All => "all",
+        Topic::League(_) => "league",
+        Topic::Feed(_) => "feed",
+        Topic::Game(_) => "game",
+        Topic::Team { .. } => "team",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Change;
+
+    #[test]
+    fn event_ids_parse() {
+        assert_eq!(parse_event_id("7f3a9c0e1b2d4f65:1042"), Some(Since { epoch: "7f3a9c0e1b2d4f65".into(), seq: 1042 }));
+        assert_eq!(parse_event_id(" a:b:7 "), Some(Since { epoch: "a:b".into(), seq: 7 }));
+        for bad in ["", "1042", ":5", "e:", "e:x", "e:-1"] {
+            assert_eq!(parse_event_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_last_seq_of_each_frame_kind() {
+        let game = br#"{"id":"f:1","status":{"detail":"\"seq\":99 in a string"}}"#;
+        let update = frames::update(12, 5, &[Change::Score], game);
+        assert_eq!(last_seq_in(&update), Some(12));
+        let remove = frames::remove(13, 5, "f:1");
+        let batch = frames::batch([&update[..], &remove[..]].into_iter());
+        assert_eq!(last_seq_in(&batch), Some(13));
+        let snapshot = frames::snapshot(40, 5, &["all".into()], [&game[..], &game[..]].into_iter());
+        assert_eq!(last_seq_in(&snapshot), Some(40));
+        assert_eq!(last_seq_in(&frames::hello("e", 3, 20)), Some(3));
+        assert_eq!(last_seq_in(b"{}"), None);
+    }
+}
