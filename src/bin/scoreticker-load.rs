@@ -611,6 +611,8 @@ struct Shared {
     closes: Mutex<BTreeMap<String, u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
     alive: AtomicUsize,
+    /// The largest snapshot frame seen (never reset).
+    snapshot_bytes: AtomicU64,
     /// When the storm's reconnects start.
     reconnect_at: Mutex<Option<Instant>>,
 }
@@ -674,6 +676,7 @@ impl Shared {
             closes: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
             alive: AtomicUsize::new(0),
+            snapshot_bytes: AtomicU64::new(0),
             reconnect_at: Mutex::new(None),
         }
     }
@@ -736,6 +739,7 @@ fn on_frame(buf: &[u8], st: &mut ClientState, sh: &Shared, check_seq: bool, sync
         }
         Kind::Snapshot { seq } => {
             st.last_seq = Some(*seq);
+            sh.snapshot_bytes.fetch_max(buf.len() as u64, Relaxed);
             if !syncing {
                 sh.resyncs.fetch_add(1, Relaxed);
             }
@@ -1039,7 +1043,8 @@ async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile: u64
         }
     }
     emit(json!({"phase": "connected", "connected": connected, "failed": failed, "errors": errors,
-        "secs": started.elapsed().as_secs_f64(), "nofile": nofile}));
+        "secs": started.elapsed().as_secs_f64(), "nofile": nofile,
+        "snapshot_bytes": ctx.shared.snapshot_bytes.load(Relaxed)}));
 
     let sh = &ctx.shared;
     let mut generation = 0;
@@ -1183,6 +1188,7 @@ impl Children {
 }
 
 struct Connected {
+    snapshot_bytes: u64,
     connected: u64,
     failed: u64,
     errors: BTreeMap<String, u64>,
@@ -1194,10 +1200,11 @@ async fn connect_all(kids: &mut Children, args: &ClientArgs, started: Instant) -
     let per_proc = args.n.div_ceil(procs_of(args)) as f64;
     let limit = args.connect_timeout.as_secs_f64() * (per_proc / args.concurrency.max(1) as f64).max(1.0) + ramp_secs + 30.0;
     let reports = kids.collect("connected", Duration::from_secs_f64(limit.min(3600.0))).await?;
-    let mut c = Connected { connected: 0, failed: 0, errors: BTreeMap::new(), secs: started.elapsed().as_secs_f64() };
+    let mut c = Connected { snapshot_bytes: 0, connected: 0, failed: 0, errors: BTreeMap::new(), secs: started.elapsed().as_secs_f64() };
     for r in reports {
         c.connected += r["connected"].as_u64().unwrap_or(0);
         c.failed += r["failed"].as_u64().unwrap_or(0);
+        c.snapshot_bytes = c.snapshot_bytes.max(r["snapshot_bytes"].as_u64().unwrap_or(0));
         for (k, v) in r["errors"].as_object().into_iter().flatten() {
             *c.errors.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
         }
@@ -1252,6 +1259,7 @@ async fn subscribe(a: SubscribeArgs) -> Result<Value, String> {
     result["failed"] = json!(conn.failed);
     result["connect_errors"] = json!(conn.errors);
     result["connect_secs"] = json!(conn.secs);
+    result["snapshot_bytes"] = json!(conn.snapshot_bytes);
 
     let steps: Vec<Option<u32>> = if a.rates.is_empty() { vec![None] } else { a.rates.iter().copied().map(Some).collect() };
     let mut phases = Vec::new();
@@ -1343,6 +1351,7 @@ async fn storm(a: StormArgs) -> Result<Value, String> {
     result["failed"] = json!(conn.failed);
     result["connect_errors"] = json!(conn.errors);
     result["connect_secs"] = json!(conn.secs);
+    result["snapshot_bytes"] = json!(conn.snapshot_bytes);
     result["down_ms"] = json!(a.down.as_millis() as u64);
 
     // Let every client see a live event or two before the storm.
@@ -1728,10 +1737,10 @@ fn table(a: &TableArgs) -> Result<String, String> {
         (&a.node_name, read_json(&a.node_main)?, read_json(&a.node_sat)?, read_json(&a.node_idle)?),
     ];
     out.push_str(&format!(
-        "| server | connected | update frame bytes | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery | RSS KiB/subscriber | saturation: deliveries/s kept up with, p99 < {} ms | … with p99 < {} ms |\n",
+        "| server | connected | snapshot bytes | update frame bytes | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery | RSS KiB/subscriber | saturation: deliveries/s kept up with, p99 < {} ms | … with p99 < {} ms |\n",
         a.saturation_p99_ms, a.sustained_p99_ms
     ));
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let mut notes = Vec::new();
     for (name, main, sat, _) in &rows {
         let Some(main) = main else { continue };
@@ -1744,9 +1753,10 @@ fn table(a: &TableArgs) -> Result<String, String> {
             ("–".into(), "–".into())
         };
         out.push_str(&format!(
-            "| {name} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {strict} | {loose} |\n",
+            "| {name} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {strict} | {loose} |\n",
             main["connected"],
             main["subscribers"],
+            main["snapshot_bytes"],
             fmt_num(&p["update_frame_bytes"], 0),
             fmt_num(&p["deliveries_per_s"], 0),
             fmt_ms(&p["latency_ms"]["p50"]),
@@ -1772,8 +1782,9 @@ fn table(a: &TableArgs) -> Result<String, String> {
     for (name, _, _, idle) in &rows {
         if let Some(idle) = idle {
             out.push_str(&format!(
-                "Idle RSS, {name}: {} subscribers connected, {} KiB before → {} KiB: **{} KiB per subscriber**\n",
+                "Idle RSS, {name}: {} subscribers connected ({}-byte snapshot each), {} KiB before → {} KiB: **{} KiB per subscriber**\n",
                 idle["connected"],
+                idle["snapshot_bytes"],
                 idle["server"]["rss_before_kib"],
                 idle["server"]["rss_idle_kib"],
                 fmt_num(&idle["server"]["rss_per_subscriber_kib"], 2)

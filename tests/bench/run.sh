@@ -13,8 +13,8 @@
 # What runs, in order: a synthetic ESPN upstream (scoreticker-load upstream) that
 # changes one game per active feed per second; then, each against a fresh server:
 # scoreticker idle RSS, scoreticker main window + reconnect storm, scoreticker
-# saturation (one feed per update/s), Node idle RSS, Node main window, Node
-# saturation. Prints one table (also written to $OUT/table.md).
+# saturation (one feed per update/s, the same number of games spread over the
+# feeds), Node idle RSS, Node main window, Node saturation. Prints one table (also written to $OUT/table.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +29,9 @@ GAMES=${GAMES:-20}
 OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 max_feeds=$(tr ',' '\n' <<<"$SAT_RATES" | sort -n | tail -1)
 [ "$max_feeds" -ge 1 ] 2>/dev/null || max_feeds=1
+# The saturation runs spread about GAMES games over max_feeds feeds, so that both
+# servers' snapshots stay the size of the main run's (every subscriber gets one).
+sat_games=$(( (GAMES + max_feeds - 1) / max_feeds ))
 
 for tool in cargo node npm curl; do
   command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 1; }
@@ -81,15 +84,19 @@ stop() { # pid
   wait "$1" 2>/dev/null || true
 }
 
-log "synthetic upstream: $max_feeds feeds of $GAMES games, one change per active feed per second"
-"$load" upstream --listen 127.0.0.1:0 --games "$GAMES" --feeds "$max_feeds" --active-feeds 1 --change-every 1s \
+log "synthetic upstreams: 1 feed of $GAMES games; $max_feeds feeds of $sat_games (saturation); one change per active feed per second"
+"$load" upstream --listen 127.0.0.1:0 --games "$GAMES" --feeds 1 --change-every 1s \
   >"$OUT/upstream.out" 2>"$OUT/upstream.log" &
 up_pid=$!; pids+=("$up_pid")
 up=$(wait_listening "$OUT/upstream.out" "$up_pid")
+"$load" upstream --listen 127.0.0.1:0 --games "$sat_games" --feeds "$max_feeds" --active-feeds 1 --change-every 1s \
+  >"$OUT/upstream-sat.out" 2>"$OUT/upstream-sat.log" &
+up_sat_pid=$!; pids+=("$up_sat_pid")
+up_sat=$(wait_listening "$OUT/upstream-sat.out" "$up_sat_pid")
 upstream_rate() { curl -fsS "http://$up/control?rate=$1" >/dev/null; }
 
 svc_pid=
-start_service() { # name feeds
+start_service() { # name feeds upstream
   local dir=$OUT/$1 port admin_port
   port=$(free_port)
   admin_port=$(free_port)
@@ -108,7 +115,7 @@ TOML
     cat >"$dir/feeds.d/bench-$i.toml" <<TOML
 id = "bench-$i"
 adapter = "espn"
-url = "http://$up/feed/$i/scoreboard"
+url = "http://$3/feed/$i/scoreboard"
 schedule = "1s"
 league = "nba"
 sport = "basketball"
@@ -129,8 +136,8 @@ TOML
 }
 
 node_pid=
-start_node() { # name rate
-  node "$here/node-ws-peer.js" --port 0 --games "$GAMES" --rate "$2" >"$OUT/$1.out" 2>"$OUT/$1.log" &
+start_node() { # name rate games
+  node "$here/node-ws-peer.js" --port 0 --games "${3:-$GAMES}" --rate "$2" >"$OUT/$1.out" 2>"$OUT/$1.log" &
   node_pid=$!; pids+=("$node_pid")
   node_addr=$(wait_listening "$OUT/$1.out" "$node_pid")
 }
@@ -140,14 +147,14 @@ ws_url() { echo "ws://$1/ws?topics=all"; }
 # ---- scoreticker
 log "scoreticker: idle RSS with $IDLE_N subscribers (no score changes)"
 upstream_rate 0
-start_service svc-idle 1
+start_service svc-idle 1 "$up"
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$IDLE_N" --duration 0s --server-pid "$svc_pid" \
   --label scoreticker-idle --json >"$OUT/svc-idle.json"
 stop "$svc_pid"
 
 log "scoreticker: $N subscribers, one update per second, $DURATION"
 upstream_rate 1
-start_service svc-main 1
+start_service svc-main 1 "$up"
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
   --label scoreticker --json >"$OUT/svc-main.json"
 
@@ -157,12 +164,11 @@ log "scoreticker: reconnect storm, $STORM_N clients"
 stop "$svc_pid"
 
 log "scoreticker: saturation, $N subscribers, $SAT_RATES updates/s (one feed each)"
-start_service svc-sat "$max_feeds"
+start_service svc-sat "$max_feeds" "$up_sat"
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$svc_pid" \
-  --rates "$SAT_RATES" --control "http://$up/control?rate={rate}" --settle 3s \
+  --rates "$SAT_RATES" --control "http://$up_sat/control?rate={rate}" --settle 3s \
   --label scoreticker-saturation --json >"$OUT/svc-sat.json"
 stop "$svc_pid"
-upstream_rate 1
 
 # ---- Node ws
 log "Node ws: idle RSS with $IDLE_N subscribers (no broadcasts)"
@@ -178,7 +184,7 @@ start_node node-main 1
 stop "$node_pid"
 
 log "Node ws: saturation, $N subscribers, $SAT_RATES updates/s"
-start_node node-sat 1
+start_node node-sat 1 $(( sat_games * max_feeds ))
 "$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$node_pid" \
   --rates "$SAT_RATES" --control "http://$node_addr/control?rate={rate}" --settle 3s \
   --label node-saturation --json >"$OUT/node-sat.json"
