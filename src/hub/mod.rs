@@ -28,8 +28,17 @@ pub struct EventFrame {
     pub seq: u64,
     pub ts: i64,
     pub routing: Routing,
-    /// The complete JSON text of the `update` or `remove` frame.
+    /// The complete JSON text of the `update` or `remove` frame (a view into `ws`).
     pub bytes: Bytes,
+    /// The same, as a ready WebSocket frame.
+    pub ws: Bytes,
+}
+
+impl EventFrame {
+    fn new(seq: u64, ts: i64, routing: Routing, json: &[u8]) -> EventFrame {
+        let (ws, bytes) = frames::framed(json);
+        EventFrame { seq, ts, routing, bytes, ws }
+    }
 }
 
 /// The events of one poll, as broadcast together.
@@ -39,6 +48,8 @@ pub struct Published {
     /// All of `events` as one `batch` frame, for the many clients that want them all
     /// (empty when there is a single event: its own frame is sent instead).
     pub batch: Bytes,
+    /// The same batch as a ready WebSocket frame.
+    pub batch_ws: Bytes,
 }
 
 impl Published {
@@ -52,6 +63,18 @@ impl Published {
             1 => Some(wanted[0].bytes.clone()),
             n if n == self.events.len() => Some(self.batch.clone()),
             _ => Some(frames::batch(wanted.iter().map(|e| &e.bytes[..]))),
+        }
+    }
+
+    /// [`Published::frame_for`], as the WebSocket frame to write: the shared,
+    /// pre-encoded bytes whenever the client wants one event or all of them.
+    pub fn ws_frame_for(&self, sub: &Subscription) -> Option<Bytes> {
+        let wanted: Vec<&Arc<EventFrame>> = self.events.iter().filter(|e| sub.wants(e.seq, &e.routing)).collect();
+        match wanted.len() {
+            0 => None,
+            1 => Some(wanted[0].ws.clone()),
+            n if n == self.events.len() => Some(self.batch_ws.clone()),
+            _ => Some(frames::ws_text(&frames::batch(wanted.iter().map(|e| &e.bytes[..])))),
         }
     }
 
@@ -157,7 +180,7 @@ impl Hub {
             }
             for e in saved.ring.into_iter().filter(|e| e.seq <= saved.seq) {
                 let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
-                state.ring.push_back(Arc::new(EventFrame { seq: e.seq, ts: e.ts, routing, bytes: Bytes::from(e.frame) }));
+                state.ring.push_back(Arc::new(EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes())));
             }
             let now = now_ms();
             hub.trim_ring(&mut state, now);
@@ -234,14 +257,14 @@ impl Hub {
                     let routing = Routing::of(&game);
                     let bytes = frames::update(seq, ts, &changes, &json);
                     state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing: routing.clone(), json }));
-                    EventFrame { seq, ts, routing, bytes }
+                    EventFrame::new(seq, ts, routing, &bytes)
                 }
                 Event::Remove { game } => {
                     let routing = match state.games.remove(&game.id) {
                         Some(stored) => stored.routing.clone(),
                         None => Routing::of(&game),
                     };
-                    EventFrame { seq, ts, bytes: frames::remove(seq, ts, &game.id), routing }
+                    EventFrame::new(seq, ts, routing, &frames::remove(seq, ts, &game.id))
                 }
             };
             frames.push(Arc::new(frame));
@@ -250,10 +273,14 @@ impl Hub {
             state.ring.push_back(f.clone());
         }
         self.trim_ring(&mut state, ts);
-        let batch = if frames.len() > 1 { frames::batch(frames.iter().map(|f| &f.bytes[..])) } else { Bytes::new() };
+        let (batch_ws, batch) = if frames.len() > 1 {
+            frames::framed(&frames::batch(frames.iter().map(|f| &f.bytes[..])))
+        } else {
+            (Bytes::new(), Bytes::new())
+        };
         let seq = state.seq;
         // No receivers is not an error: nobody is listening yet.
-        let _ = self.tx.send(Arc::new(Published { events: frames, batch }));
+        let _ = self.tx.send(Arc::new(Published { events: frames, batch, batch_ws }));
         self.changed.send_replace(seq);
         seq
     }
@@ -499,5 +526,23 @@ mod tests {
             Some("batch") => frame["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(),
             _ => vec![frame["seq"].as_u64().unwrap()],
         }
+    }
+
+    #[test]
+    fn websocket_frames_carry_the_same_json() {
+        let h = hub();
+        let (_, _, mut rx) = h.connect(20);
+        let mut all = Subscription::default();
+        h.subscribe(&mut all, &topics(&["all"]), None);
+        let mut nba = Subscription::default();
+        h.subscribe(&mut nba, &topics(&["league:nba"]), None);
+        h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]);
+        let p = rx.try_recv().unwrap();
+        for sub in [&all, &nba] {
+            let json = p.frame_for(sub).unwrap();
+            assert_eq!(p.ws_frame_for(sub).unwrap(), frames::ws_text(&json));
+        }
+        // The shared bytes, not a copy, for the client that wants everything.
+        assert_eq!(p.ws_frame_for(&all).unwrap().as_ptr(), p.batch_ws.as_ptr());
     }
 }

@@ -13,10 +13,11 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::upgrade::Socket;
@@ -165,8 +166,8 @@ impl Session {
                 }
                 published = events.recv() => match published {
                     Ok(p) => {
-                        if let Some(frame) = p.frame_for(&self.sub) {
-                            if let Err(end) = self.send(frame).await {
+                        if let Some(frame) = p.ws_frame_for(&self.sub) {
+                            if let Err(end) = self.write_frame(frame).await {
                                 return end;
                             }
                         }
@@ -298,23 +299,44 @@ impl Session {
         }
     }
 
+    /// Sends one JSON frame built for this client alone (hello, snapshot, error…).
     async fn send(&mut self, json: Bytes) -> Result<(), End> {
-        // The frames are built from serde_json output and static text: UTF-8.
-        let text = Utf8Bytes::try_from(json).expect("frames are UTF-8");
-        self.send_message(Message::Text(text)).await
+        self.write_frame(frames::ws_text(&json)).await
     }
 
-    async fn send_message(&mut self, message: Message) -> Result<(), End> {
-        let len = message.len() as u64;
-        match tokio::time::timeout(self.limits.send_timeout, self.socket.send(message)).await {
+    /// Writes a ready WebSocket frame straight to the connection. Broadcast frames
+    /// are encoded once in the hub and the same bytes go to every client; going
+    /// around tungstenite's writer also means no per-client copy and no write
+    /// buffer that keeps the largest frame ever sent alive for the connection's life.
+    async fn write_frame(&mut self, frame: Bytes) -> Result<(), End> {
+        let len = frame.len() as u64;
+        let write = async {
+            // tungstenite may still hold part of a pong or close frame it wrote
+            // itself: finish that first, so our frame never lands inside another.
+            self.socket.flush().await.map_err(|e| End::SocketError(e.to_string()))?;
+            self.socket.get_mut().write_all(&frame).await.map_err(|e| End::SocketError(e.to_string()))
+        };
+        match tokio::time::timeout(self.limits.send_timeout, write).await {
             Ok(Ok(())) => {
                 FRAMES_SENT.increment(1);
                 BYTES_SENT.increment(len);
                 Ok(())
             }
-            Ok(Err(e)) => Err(End::SocketError(e.to_string())),
+            Ok(Err(end)) => Err(end),
             Err(_) => {
                 tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);
+                self.close(CloseCode::Again, "too slow: not reading").await;
+                Err(End::TooSlow)
+            }
+        }
+    }
+
+    /// Control frames (pings) go through tungstenite, which owns the protocol state.
+    async fn send_message(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.limits.send_timeout, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::SocketError(e.to_string())),
+            Err(_) => {
                 self.close(CloseCode::Again, "too slow: not reading").await;
                 Err(End::TooSlow)
             }

@@ -20,7 +20,9 @@ use warp::Filter;
 pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// The config of every server-side socket: a small read buffer, no write
-/// buffering (frames go straight to the kernel), bounded messages.
+/// buffering (frames go straight to the kernel), bounded messages. Data frames
+/// do not even pass through tungstenite's writer: the session writes the hub's
+/// pre-encoded frames itself (see `session::Session::write_frame`).
 pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -30,8 +32,9 @@ pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_bytes))
 }
 
-/// Enough for any message we accept in one or two reads; allocated per socket.
-pub const READ_BUFFER_BYTES: usize = 4096;
+/// Allocated per socket, so kept small: clients send a few short `subscribe`
+/// messages, and a rare larger one (up to the 4 KiB cap) just takes a few reads.
+pub const READ_BUFFER_BYTES: usize = 512;
 /// A frame that cannot be written at once waits here; past this a send fails.
 pub const MAX_WRITE_BUFFER_BYTES: usize = 1 << 20;
 
