@@ -302,6 +302,39 @@ fn proc_cpu_us(pid: u32) -> Option<u64> {
     Some((utime + stime) * 1_000_000 / clock_ticks_per_sec())
 }
 
+/// Busy CPU time of the whole machine (all cores, everything but idle and iowait), in µs.
+fn machine_busy_us() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle) * 1_000_000 / clock_ticks_per_sec())
+}
+
+/// CPU use during a window: the server's, this tool's (parent and children) and
+/// everything else's, so a run disturbed by other work on the machine shows it.
+struct CpuSample {
+    server: Option<u64>,
+    clients: u64,
+    machine: Option<u64>,
+}
+
+impl CpuSample {
+    fn take(server: Option<u32>, kids: &Children) -> CpuSample {
+        let own = std::iter::once(std::process::id()).chain(kids.procs.iter().filter_map(|p| p.id()));
+        CpuSample { server: server.and_then(proc_cpu_us), clients: own.filter_map(proc_cpu_us).sum(), machine: machine_busy_us() }
+    }
+
+    /// (server µs, clients µs, other µs) since `before`.
+    fn since(&self, before: &CpuSample) -> (Option<u64>, u64, Option<u64>) {
+        let server = self.server.zip(before.server).map(|(a, b)| a.saturating_sub(b));
+        let clients = self.clients.saturating_sub(before.clients);
+        let other = self.machine.zip(before.machine).map(|(a, b)| a.saturating_sub(b).saturating_sub(server.unwrap_or(0) + clients));
+        (server, clients, other)
+    }
+}
+
 fn proc_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -1269,17 +1302,19 @@ async fn subscribe(a: SubscribeArgs) -> Result<Value, String> {
                 http_get(&control.replace("{rate}", &r.to_string())).await?;
                 tokio::time::sleep(a.settle).await;
             }
-            let cpu0 = pid.and_then(proc_cpu_us);
+            let cpu0 = CpuSample::take(pid, &kids);
             kids.send_all("start").await;
             let t0 = Instant::now();
             tokio::time::sleep(a.duration).await;
             kids.send_all("stop").await;
-            let cpu1 = pid.and_then(proc_cpu_us);
+            let (server_cpu, clients_cpu, other_cpu) = CpuSample::take(pid, &kids).since(&cpu0);
             let secs = t0.elapsed().as_secs_f64();
             let w = merge_windows(&kids.collect("window", Duration::from_secs(60)).await?);
-            let phase = phase_json(rate, secs, &w, cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a)));
+            let mut phase = phase_json(rate, secs, &w, server_cpu);
+            phase["clients_cpu_percent"] = json!(clients_cpu as f64 / secs / 1e4);
+            phase["other_cpu_percent"] = json!(other_cpu.map(|c| c as f64 / secs / 1e4));
             eprintln!(
-                "scoreticker-load: {}{:.0} deliveries/s, p50 {} p99 {} max {} ms, CPU {} µs/delivery, {} disconnects, {} missed",
+                "scoreticker-load: {}{:.0} deliveries/s, p50 {} p99 {} max {} ms, CPU {} µs/delivery, {} disconnects, {} missed; CPU % of a core: server {}, clients {}, other processes {}",
                 rate.map(|r| format!("rate {r}: ")).unwrap_or_default(),
                 phase["deliveries_per_s"].as_f64().unwrap_or(0.0),
                 fmt_ms(&phase["latency_ms"]["p50"]),
@@ -1288,6 +1323,9 @@ async fn subscribe(a: SubscribeArgs) -> Result<Value, String> {
                 fmt_num(&phase["cpu_us_per_delivery"], 2),
                 w.disconnects,
                 w.missed,
+                fmt_num(&phase["server_cpu_percent"], 0),
+                fmt_num(&phase["clients_cpu_percent"], 0),
+                fmt_num(&phase["other_cpu_percent"], 0),
             );
             let p99 = phase["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
             let overloaded = p99 > a.stop_p99_ms || w.disconnects > 0;
@@ -1693,6 +1731,7 @@ struct Step {
     delivered: f64,
     p99: f64,
     clean: bool,
+    other_cpu: Value,
 }
 
 fn steps_of(runs: &[&Value]) -> Vec<Step> {
@@ -1707,6 +1746,7 @@ fn steps_of(runs: &[&Value]) -> Vec<Step> {
                 delivered: p["deliveries_per_s"].as_f64().unwrap_or(0.0),
                 p99: p["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY),
                 clean: p["disconnects"].as_u64() == Some(0) && p["missed"].as_u64() == Some(0),
+                other_cpu: p["other_cpu_percent"].clone(),
             });
         }
     }
@@ -1769,10 +1809,26 @@ fn table(a: &TableArgs) -> Result<String, String> {
         if sat.is_some() {
             let list: Vec<String> = steps
                 .iter()
-                .map(|s| format!("{}/s: {:.0} of {:.0} ({:.0} %), p99 {}", s.rate, s.delivered, s.offered, 100.0 * s.delivered / s.offered.max(1.0), fmt_ms(&json!(s.p99))))
+                .map(|s| {
+                    format!(
+                        "{}/s: {:.0} of {:.0} ({:.0} %), p99 {} ms, other processes {} % CPU",
+                        s.rate,
+                        s.delivered,
+                        s.offered,
+                        100.0 * s.delivered / s.offered.max(1.0),
+                        fmt_ms(&json!(s.p99)),
+                        fmt_num(&s.other_cpu, 0)
+                    )
+                })
                 .collect();
             notes.push(format!("{name} rate steps (delivered of offered deliveries/s): {}", list.join("; ")));
         }
+        notes.push(format!(
+            "{name} main window, CPU in % of one core: server {}, load clients {}, other processes on the machine {}",
+            fmt_num(&p["server_cpu_percent"], 0),
+            fmt_num(&p["clients_cpu_percent"], 0),
+            fmt_num(&p["other_cpu_percent"], 0)
+        ));
         let closes = p["closes"].as_object().filter(|c| !c.is_empty());
         if p["missed"].as_u64().unwrap_or(0) > 0 || p["resyncs"].as_u64().unwrap_or(0) > 0 || closes.is_some() {
             notes.push(format!("{name}: missed {}, resyncs {}, closes {}", p["missed"], p["resyncs"], p["closes"]));
