@@ -52,29 +52,54 @@ pub struct Published {
     pub batch_ws: Bytes,
 }
 
+/// Which of a publication's events one client wants.
+enum Pick<'a> {
+    Nothing,
+    One(&'a EventFrame),
+    All,
+    Some(Vec<&'a EventFrame>),
+}
+
 impl Published {
-    /// The one frame this subscription should receive for this publication, if any.
-    /// Clients that want every event share the pre-built bytes; only a partial
-    /// match splices a batch of its own.
+    /// Decides without allocating in the common cases (none, one, all): this
+    /// runs once per client per publication.
+    fn pick(&self, sub: &Subscription) -> Pick<'_> {
+        let mut first = None;
+        let mut count = 0;
+        for e in &self.events {
+            if sub.wants(e.seq, &e.routing) {
+                count += 1;
+                first.get_or_insert(&**e);
+            }
+        }
+        match (count, first) {
+            (1, Some(e)) => Pick::One(e),
+            (0, _) | (_, None) => Pick::Nothing,
+            (n, _) if n == self.events.len() => Pick::All,
+            _ => Pick::Some(self.events.iter().filter(|e| sub.wants(e.seq, &e.routing)).map(|e| &**e).collect()),
+        }
+    }
+
+    /// The one frame (JSON) this subscription should receive for this
+    /// publication, if any. Clients that want every event share the pre-built
+    /// bytes; only a partial match splices a batch of its own.
     pub fn frame_for(&self, sub: &Subscription) -> Option<Bytes> {
-        let wanted: Vec<&Arc<EventFrame>> = self.events.iter().filter(|e| sub.wants(e.seq, &e.routing)).collect();
-        match wanted.len() {
-            0 => None,
-            1 => Some(wanted[0].bytes.clone()),
-            n if n == self.events.len() => Some(self.batch.clone()),
-            _ => Some(frames::batch(wanted.iter().map(|e| &e.bytes[..]))),
+        match self.pick(sub) {
+            Pick::Nothing => None,
+            Pick::One(e) => Some(e.bytes.clone()),
+            Pick::All => Some(self.batch.clone()),
+            Pick::Some(events) => Some(frames::batch(events.iter().map(|e| &e.bytes[..]))),
         }
     }
 
     /// [`Published::frame_for`], as the WebSocket frame to write: the shared,
     /// pre-encoded bytes whenever the client wants one event or all of them.
     pub fn ws_frame_for(&self, sub: &Subscription) -> Option<Bytes> {
-        let wanted: Vec<&Arc<EventFrame>> = self.events.iter().filter(|e| sub.wants(e.seq, &e.routing)).collect();
-        match wanted.len() {
-            0 => None,
-            1 => Some(wanted[0].ws.clone()),
-            n if n == self.events.len() => Some(self.batch_ws.clone()),
-            _ => Some(frames::ws_text(&frames::batch(wanted.iter().map(|e| &e.bytes[..])))),
+        match self.pick(sub) {
+            Pick::Nothing => None,
+            Pick::One(e) => Some(e.ws.clone()),
+            Pick::All => Some(self.batch_ws.clone()),
+            Pick::Some(events) => Some(frames::ws_text(&frames::batch(events.iter().map(|e| &e.bytes[..])))),
         }
     }
 
