@@ -59,6 +59,21 @@ enum Command {
     Upstream(UpstreamArgs),
     /// Print the benchmark table (markdown) from the JSON results of the other commands.
     Table(TableArgs),
+    /// Wait until the machine is quiet (busy CPU below a bound), so a measurement is
+    /// not shared with other work; gives up after --timeout with a warning.
+    WaitQuiet(WaitQuietArgs),
+}
+
+#[derive(Args, Clone, Debug)]
+struct WaitQuietArgs {
+    /// Busy CPU of the whole machine, in % of one core, that counts as quiet.
+    #[arg(long, default_value_t = 15.0)]
+    max_percent: f64,
+    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Length of one sample.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    sample: Duration,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -224,6 +239,7 @@ fn main() -> ExitCode {
         Command::Subscribe(a) => parent(a.client.json, async move { subscribe(a).await }),
         Command::Storm(a) => parent(a.client.json, async move { storm(a).await }),
         Command::Upstream(a) => upstream(a),
+        Command::WaitQuiet(a) => wait_quiet(&a),
         Command::Table(a) => match table(&a) {
             Ok(text) => {
                 print!("{text}");
@@ -234,6 +250,31 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn wait_quiet(a: &WaitQuietArgs) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut last = None;
+    loop {
+        let before = machine_busy_us();
+        std::thread::sleep(a.sample);
+        let busy = machine_busy_us().zip(before).map(|(b, a0)| b.saturating_sub(a0) as f64 / a.sample.as_secs_f64() / 1e4);
+        let Some(busy) = busy else { return ExitCode::SUCCESS };
+        if busy <= a.max_percent {
+            if started.elapsed() > a.sample * 2 {
+                eprintln!("scoreticker-load: quiet after {:.0}s ({busy:.0} % of a core busy)", started.elapsed().as_secs_f64());
+            }
+            return ExitCode::SUCCESS;
+        }
+        if last.is_none() {
+            eprintln!("scoreticker-load: waiting for the machine to be quiet ({busy:.0} % of a core busy, want ≤ {} %)", a.max_percent);
+        }
+        last = Some(busy);
+        if started.elapsed() >= a.timeout {
+            eprintln!("scoreticker-load: WARNING: the machine stayed busy ({busy:.0} % of a core) for {:?}; measuring anyway", a.timeout);
+            return ExitCode::SUCCESS;
+        }
     }
 }
 

@@ -8,7 +8,10 @@
 # IDLE_N subscribers for the idle-RSS runs (5000), STORM_N clients in the reconnect
 # storm (N), SAT_RATES updates per second per client for the saturation steps
 # (2,4,8,16,32), SAT_WINDOW per step (8s), GAMES per feed (20), OUT directory for
-# the JSON results and logs (target/bench/<UTC time>).
+# the JSON results and logs (target/bench/<UTC time>), QUIET_MAX: before each
+# measurement wait until the machine's busy CPU is at most this % of one core (15;
+# the box is shared with builds and tests), for at most QUIET_TIMEOUT seconds (300;
+# 0 skips the wait).
 #
 # What runs, in order: a synthetic ESPN upstream (scoreticker-load upstream) that
 # changes one game per active feed per second; then, each against a fresh server:
@@ -26,6 +29,8 @@ STORM_N=${STORM_N:-$N}
 SAT_RATES=${SAT_RATES:-2,4,8,16,32}
 SAT_WINDOW=${SAT_WINDOW:-8s}
 GAMES=${GAMES:-20}
+QUIET_MAX=${QUIET_MAX:-15}
+QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
 OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 max_feeds=$(tr ',' '\n' <<<"$SAT_RATES" | sort -n | tail -1)
 [ "$max_feeds" -ge 1 ] 2>/dev/null || max_feeds=1
@@ -144,10 +149,15 @@ start_node() { # name rate games
 
 ws_url() { echo "ws://$1/ws?topics=all"; }
 
+quiet() {
+  [ "$QUIET_TIMEOUT" = 0 ] || "$load" wait-quiet --max-percent "$QUIET_MAX" --timeout "${QUIET_TIMEOUT}s"
+}
+
 # ---- scoreticker
 log "scoreticker: idle RSS with $IDLE_N subscribers (no score changes)"
 upstream_rate 0
 start_service svc-idle 1 "$up"
+quiet
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$IDLE_N" --duration 0s --server-pid "$svc_pid" \
   --label scoreticker-idle --json >"$OUT/svc-idle.json"
 stop "$svc_pid"
@@ -155,16 +165,19 @@ stop "$svc_pid"
 log "scoreticker: $N subscribers, one update per second, $DURATION"
 upstream_rate 1
 start_service svc-main 1 "$up"
+quiet
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
   --label scoreticker --json >"$OUT/svc-main.json"
 
 log "scoreticker: reconnect storm, $STORM_N clients"
+quiet
 "$load" storm --url "$(ws_url "$svc_addr")" -n "$STORM_N" --server-pid "$svc_pid" \
   --label scoreticker-storm --json >"$OUT/svc-storm.json"
 stop "$svc_pid"
 
 log "scoreticker: saturation, $N subscribers, $SAT_RATES updates/s (one feed each)"
 start_service svc-sat "$max_feeds" "$up_sat"
+quiet
 "$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$svc_pid" \
   --rates "$SAT_RATES" --control "http://$up_sat/control?rate={rate}" --settle 3s \
   --label scoreticker-saturation --json >"$OUT/svc-sat.json"
@@ -173,18 +186,21 @@ stop "$svc_pid"
 # ---- Node ws
 log "Node ws: idle RSS with $IDLE_N subscribers (no broadcasts)"
 start_node node-idle 0
+quiet
 "$load" subscribe --url "$(ws_url "$node_addr")" -n "$IDLE_N" --duration 0s --server-pid "$node_pid" \
   --label node-idle --json >"$OUT/node-idle.json"
 stop "$node_pid"
 
 log "Node ws: $N subscribers, one update per second, $DURATION"
 start_node node-main 1
+quiet
 "$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$DURATION" --server-pid "$node_pid" \
   --label node --json >"$OUT/node-main.json"
 stop "$node_pid"
 
 log "Node ws: saturation, $N subscribers, $SAT_RATES updates/s"
 start_node node-sat 1 $(( sat_games * max_feeds ))
+quiet
 "$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$node_pid" \
   --rates "$SAT_RATES" --control "http://$node_addr/control?rate={rate}" --settle 3s \
   --label node-saturation --json >"$OUT/node-sat.json"
@@ -193,6 +209,7 @@ stop "$node_pid"
 ws_version=$(node -p "require('$here/node_modules/ws/package.json').version")
 {
   echo "scoreticker fan-out benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "scoreticker $(git -C "$root" describe --always --dirty 2>/dev/null || echo '(no git)'), load tool and Node peer from tests/bench"
   echo "N=$N subscribers over $(jq -r '.sources | join(",")' "$OUT/svc-main.json" 2>/dev/null || echo 'loopback sources'), window $DURATION, one update/s; saturation steps $SAT_RATES updates/s, $SAT_WINDOW each"
   echo
   "$load" table --service-main "$OUT/svc-main.json" --service-sat "$OUT/svc-sat.json" \
