@@ -19,7 +19,6 @@ const at = (e, a, v) => e.setAttribute(a, v);
 const esc = s => String(s ?? '').replace(/[&<>"']/g, c => '&#' + c.charCodeAt(0) + ';');
 const DEFAULT_SRC = new URL('/ws', document.currentScript?.src || location).href.replace(/^http/, 'ws');
 
-// topics match as on the server
 const match = (t, g) => {
   const [k, a, b] = t.split(':');
   return k === 'all' || k === 'league' && g.league === a || k === 'feed' && g.feed === a || k === 'game' && g.id === t.slice(5) ||
@@ -35,7 +34,6 @@ font-size:var(--st-font-size,15px)!important;background:var(--_bg);border:1px so
 :host([hidden]){display:none}:host([mode=list]){height:var(--st-list-height,20em)}
 :host([theme=dark]){${DARK}}@media(prefers-color-scheme:dark){:host([theme=auto]){${DARK}}}
 *{box-sizing:border-box}[hidden],.list .nav,.scroll .nav{display:none!important}
-/* all:initial: no inherited host style gets in */
 .bar{all:initial;display:flex;align-items:center;gap:.5em;height:100%;padding:0 .4em;white-space:nowrap;color:var(--_fg);
 font:1em/1.25 var(--st-font,system-ui,sans-serif);font-variant-numeric:tabular-nums}
 button{font:inherit;color:inherit;background:var(--st-button-bg,color-mix(in srgb,var(--_fg) 7%,var(--_bg)));border:1px solid var(--_ln);border-radius:4px;width:1.9em;height:1.9em;
@@ -75,43 +73,59 @@ const TPL = '<div class=bar part=bar><button class=pp part="control pause" aria-
   '<div class=vp part=viewport><div class=tr part=track><ul class=ls part=list></ul><ul class=ls aria-hidden=true inert></ul>' +
   '</div></div><button class=nav part="control next"><i></i></button><div class=sr role=status></div></div>';
 
-// One socket per src, shared by all widgets.
+// one connection per src, shared (see web/README.md, Connection)
 const conns = new Map(), widgets = new Set();
 
 class Conn {
   constructor(src) {
-    Object.assign(this, { src, w: new Set(), g: new Map(), topics: new Set(), n: 0, st: 'connecting', hb: 20, last: 0 });
+    Object.assign(this, { src, w: new Set(), g: new Map(), topics: new Set(), n: 0, f: 0, st: 'connecting', hb: 20, last: 0 });
   }
-  add(w) { this.w.add(w); this.retopic(); this.ws || this.rt || this.open(); w.stat(); }
+  add(w) { this.w.add(w); this.retopic(); this.ws || this.es || this.rt || this.open(); w.stat(); }
   rm(w) {
     this.w.delete(w);
     if (this.w.size) return this.retopic();
-    // deferred: moving an element disconnects and reconnects it
+    // deferred: moved elements reconnect
     setTimeout(() => { if (!this.w.size) { this.close(1); conns.get(this.src) === this && conns.delete(this.src); } });
   }
   open() {
     clearTimeout(this.rt); this.rt = 0; this.sleep = 0;
     if (this.ws || !this.w.size) return;
-    let ws;
+    // 2 sockets failed in a row (a proxy?): SSE now, WebSocket later
+    if (this.f > 1 && !this.es) return this.sse(), this.retry();
+    let ws, t = Date.now();
     try { ws = new WebSocket(this.src); } catch (e) { return this.retry(); }
-    this.ws = ws; this.ok = 0; this.dog();
-    ws.onmessage = e => this.ws === ws && this.msg(e.data);
-    ws.onclose = () => { if (this.ws === ws) { this.ws = null; this.retry(); } };
+    this.ws = ws; this.dog();
+    ws.onmessage = e => this.ws === ws && this.msg(e.data, ws);
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null; this.f = Date.now() - t < 1e4 ? this.f + 1 : 0;
+      this.f > 1 && !this.es ? this.open() : this.retry();
+    };
+  }
+  sse(fresh) {
+    this.es?.close();
+    const es = this.es = new EventSource(this.src.replace(/^ws/, 'http').replace(/ws$/, 'sse?topics=') + encodeURIComponent([...this.topics]) +
+      (fresh || this.seq == null ? '' : `&lastEventId=${this.ep}:${this.seq}`));
+    es.onmessage = e => this.es === es && this.msg(e.data);
+    es.onerror = () => this.es === es && (es.readyState > 1 ? (this.es = null, this.retry()) : this.status('reconnecting'));
   }
   now() { this.n = 0; this.ws || this.open(); }
-  // full jitter: rand(0, min(20 s, 1 s·2^n))
   retry() {
-    this.ok = 0; clearTimeout(this.wd);
+    if (!this.es) { this.ok = 0; clearTimeout(this.wd); this.status(this.n > 6 || !navigator.onLine ? 'offline' : 'reconnecting'); }
     if (this.sleep || this.ws || this.rt || !this.w.size) return;
-    this.status(this.n > 6 || navigator.onLine === false ? 'offline' : 'reconnecting');
     this.rt = setTimeout(() => this.open(), Math.random() * Math.min(20e3, 1e3 * 2 ** this.n++));
+  }
+  kill() {
+    const { ws, es } = this;
+    this.ws = this.es = null; es?.close();
+    ws && (ws.onclose = null, ws.close(1000));
+    return ws || es;
   }
   close(sleep) {
     this.sleep = sleep; this.ok = 0; clearTimeout(this.rt); clearTimeout(this.wd); this.rt = 0;
-    const ws = this.ws; this.ws = null;
-    if (ws) { ws.onclose = null; ws.close(1000); this.status('reconnecting'); }
+    this.kill() && this.status('reconnecting');
   }
-  // heartbeat + 10 s of silence = dead, but a late timer first lets queued frames in
+  // heartbeat + 10 s silent = dead
   dog() {
     clearTimeout(this.wd);
     const lim = (this.hb + 10) * 1e3, t0 = Date.now();
@@ -119,20 +133,20 @@ class Conn {
   }
   stale(lim) {
     if (Date.now() - this.last < lim) return this.dog();
-    const ws = this.ws; this.ws = null;
-    if (ws) { ws.onclose = null; ws.close(); }
-    this.retry();
+    this.ok ? this.n = 0 : this.f++; this.kill(); this.retry();
   }
+  get tr() { return this.es ? 'sse' : 'websocket'; }
   send(o) { this.ws?.readyState === 1 && this.ws.send(JSON.stringify(o)); }
-  status(s) { if (s !== this.st) { this.st = s; this.w.forEach(w => w.stat()); } }
-  msg(data) {
+  status(s) { if (s + this.tr !== this.sk) { this.st = s; this.sk = s + this.tr; this.w.forEach(w => w.stat()); } }
+  msg(data, ws) {
     this.last = Date.now(); this.dog();
     let m;
     try { m = JSON.parse(data); } catch (e) { return; }
     const t = m.type;
     if (t === 'hello') {
-      this.hb = +m.heartbeat_s || 20; this.cur = m.epoch; this.ok = 1; this.n = this.rs = this.hs = 0; this.dog();
-      if (this.topics.size) this.sub([...this.topics], this.seq != null ? { epoch: this.ep, seq: this.seq } : undefined);
+      this.hb = +m.heartbeat_s || 20; this.cur = m.epoch; this.ok = 1; this.rs = this.hs = 0; this.dog();
+      if (ws) { this.f = this.n = 0; this.es?.close(); this.es = null; }
+      if (ws && this.topics.size) this.sub([...this.topics], this.seq != null ? { epoch: this.ep, seq: this.seq } : undefined);
       this.status('live');
     } else if (t === 'snapshot') {
       const ids = new Set(m.games.map(g => g.id)), ts = m.topics || [...this.topics];
@@ -149,17 +163,16 @@ class Conn {
         else if (e.type === 'remove') this.g.delete(id);
         else continue;
         this.mark(e.seq);
-        evs.push({ game: e.game || o && o.g, changes: e.changes || ['removed'], prev: o && o.g, removed: e.type === 'remove' });
+        evs.push({ game: e.game || o?.g, changes: e.changes || ['removed'], prev: o?.g, removed: e.type === 'remove' });
       }
       evs.length && this.emit(evs);
     } else if (t === 'heartbeat') { this.gap(this.hs); this.hs = m.seq; }
     else if (t === 'error') console.warn(TAG + ':', m.code, m.message);
   }
-  // on `all` every seq comes to us: a hole, or a heartbeat's seq unseen a beat later, = lost events
   gap(s) {
     if (this.topics.has('all') && !this.rs && this.seq != null && this.ep === this.cur && s > this.seq) { this.rs = 1; this.sub([...this.topics]); }
   }
-  sub(topics, since) { this.send({ type: 'subscribe', topics, since }); }
+  sub(topics, since) { this.es ? this.sse(1) : this.send({ type: 'subscribe', topics, since }); }
   mark(seq) { if (this.ep !== this.cur) { this.ep = this.cur; this.seq = seq; } else this.seq = Math.max(this.seq ?? 0, seq); }
   emit(evs) { this.w.forEach(w => w.upd(evs)); }
   retopic() {
@@ -167,7 +180,7 @@ class Conn {
     this.w.forEach(w => w.tp.forEach(t => nt.add(t)));
     const add = [...nt].filter(t => !this.topics.has(t)), rm = [...this.topics].filter(t => !nt.has(t));
     this.topics = nt;
-    if (this.ok) { rm.length && this.send({ type: 'unsubscribe', topics: rm }); add.length && this.sub(add); }
+    if (this.ok || this.es) { rm.length && this.send({ type: 'unsubscribe', topics: rm }); add.length && this.sub(add); }
     if (rm.length) for (const [id, o] of this.g) if (![...nt].some(t => match(t, o.g))) this.g.delete(id);
     this.w.forEach(w => w.render());
   }
@@ -187,7 +200,7 @@ document.addEventListener('visibilitychange', () => {
 RM.addEventListener('change', () => widgets.forEach(w => w.lay()));
 
 class ScoreTicker extends HTMLElement {
-  static get observedAttributes() { return ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos']; }
+  static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos'];
   constructor() {
     super();
     const r = this.attachShadow({ mode: 'open' });
@@ -203,7 +216,6 @@ class ScoreTicker extends HTMLElement {
     $.pv.onclick = () => this.page(-1);
     $.nx.onclick = () => this.page(1);
     $.vp.onscroll = () => this.ends();
-    // motion also stops under the pointer and while focus is inside
     const on = (e, k, v) => this.addEventListener(e, () => { this[k] = v; this.play(); });
     on('pointerenter', 'hov', 1); on('pointerleave', 'hov', 0); on('focusin', 'foc', 1); on('focusout', 'foc', 0);
   }
@@ -248,7 +260,6 @@ class ScoreTicker extends HTMLElement {
     this.li.forEach(li => li._h = 0);
     this.render(); this.c && this.stat();
   }
-  // reduced motion: scroll becomes a strip with prev/next
   lay() {
     const m = this.getAttribute('mode'), L = this.L = m === 'list' ? 'list' : m === 'strip' || RM.matches ? 'strip' : 'scroll', $ = this.$;
     $.bar.className = 'bar ' + L;
@@ -260,12 +271,12 @@ class ScoreTicker extends HTMLElement {
     const c = this.c, s = c.st, S = this.S;
     this.$.bar.dataset.st = s;
     this.$.st.textContent = S[s] + (s !== 'live' && c.last ? ` · ${S.upd} ${this.hm.format(c.last)}` : '');
-    this.fire('ticker:status', { status: s, lastUpdate: c.last || null });
+    at(this, 'transport', c.tr);
+    this.fire('ticker:status', { status: s, lastUpdate: c.last || null, transport: c.tr });
   }
   fire(t, detail) { this.dispatchEvent(new CustomEvent(t, { detail, bubbles: true, composed: true })); }
   mine(g) { return g && this.tp.some(t => match(t, g)); }
   games() { return [...this.c.g.values()].map(o => o.g).filter(g => this.mine(g)); }
-  // evs: null = snapshot
   upd(evs) {
     if (!evs) this.fire('ticker:update', { snapshot: true, games: this.games() });
     else for (const e of evs) if (this.mine(e.game)) {
@@ -274,7 +285,7 @@ class ScoreTicker extends HTMLElement {
     }
     this.render();
   }
-  // opt-in: goals (not baskets) and finals, debounced, silent while paused
+  // goals (not baskets) and finals
   say(e) {
     const g = e.game, p = e.prev;
     if (!this.hasAttribute('announce') || this.paused || !p || e.removed) return;
@@ -301,7 +312,6 @@ class ScoreTicker extends HTMLElement {
     const v = this.$.vp, x = Math.abs(v.scrollLeft);
     at(this.$.pv, 'aria-disabled', x < 1); at(this.$.nx, 'aria-disabled', x + v.clientWidth >= v.scrollWidth - 1);
   }
-  // transform-only animation over two copies of the list
   anim() {
     const $ = this.$, W = $.a.offsetWidth, on = this.L === 'scroll' && W > $.vp.clientWidth;
     $.b.hidden = !on;
@@ -317,7 +327,7 @@ class ScoreTicker extends HTMLElement {
   render() {
     const c = this.c, $ = this.$, a = $.a;
     if (!c) return;
-    if (this.paused) return this.dirty = 1; // paused = no auto-update either
+    if (this.paused) return this.dirty = 1; // no auto-update either
     this.dirty = 0;
     const gs = this.games().sort((x, y) => (ORDER[x.status.state] ?? 4) - (ORDER[y.status.state] ?? 4) ||
       (x.start || '').localeCompare(y.start || '') || x.id.localeCompare(y.id)), hit = [];
@@ -356,7 +366,6 @@ class ScoreTicker extends HTMLElement {
     const inner = team(p, q) + team(q, p) + `<span class=sd part=state>${esc(this.state(g))}</span>`;
     return u ? `<a class=in part=link href="${esc(u)}">${inner}</a>` : `<span class=in>${inner}</span>`;
   }
-  // href template: {id} {feed} {league} {sport} {home} {away}
   url(g) {
     const t = this.getAttribute('href');
     if (!t) return '';

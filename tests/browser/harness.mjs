@@ -59,9 +59,9 @@ export async function startUpstream() {
   /** Registers a publisher page that embeds the widget from the service `svc` (a port). */
   up.page = (svc, body, { css = '', lang = 'en', frames = false, script = true } = {}) => {
     const p = `/host-${++n}`, origin = `127.0.0.1:${svc}`;
-    // What a publisher with a strict policy allows: the script and the socket of the service, nothing
-    // for styles but its own (nonce): the widget must need no style-src of its own.
-    const csp = `default-src 'none'; script-src http://${origin}; connect-src ws://${origin}; style-src 'nonce-host'; ` +
+    // What a publisher with a strict policy allows: the script and the socket of the service (and its
+    // SSE fallback), nothing for styles but its own (nonce): the widget must need no style-src of its own.
+    const csp = `default-src 'none'; script-src http://${origin}; connect-src ws://${origin} http://${origin}; style-src 'nonce-host'; ` +
       `img-src 'none'${frames ? `; frame-src http://${origin}` : ''}`;
     up.pages.set(p, {
       csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>Publisher page</title>` +
@@ -123,6 +123,59 @@ export async function startService({ upstream, port, dir }) {
     }
   };
   return svc;
+}
+
+/** A small HTTP proxy in front of the service (port `target`), like the corporate proxies the SSE
+ *  fallback is for. With `refuse` on it behaves like a proxy that does not know WebSocket: hop-by-hop
+ *  headers (Connection, Upgrade) are not forwarded, so an upgrade reaches the service as a plain GET
+ *  and is answered 426, and the browser's WebSocket fails. That is a real failure path end to end
+ *  (the browser, the proxy's HTTP, the service's refusal), with no test-only switch in the service.
+ *  Each connection carries one request (Connection: close), so every request passes through here.
+ *  It records each request head and what the service answered (`log`), and can `hold` new
+ *  connections (as a network outage would) and `cut` the open ones. */
+export async function startProxy(target, { refuse = true } = {}) {
+  const px = { refuse, hold: false, upgrades: 0, log: [], open: new Set(), held: [] };
+  const server = net.createServer(client => {
+    let head = Buffer.alloc(0);
+    const onData = chunk => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      client.off('data', onData);
+      client.pause();
+      let lines = head.subarray(0, end).toString('latin1').split('\r\n');
+      const upgrade = lines.some(l => /^upgrade:\s*websocket/i.test(l));
+      if (upgrade) px.upgrades++;
+      if (!upgrade || px.refuse) lines = [...lines.filter(l => !/^(connection|upgrade|keep-alive):/i.test(l)), 'Connection: close'];
+      const entry = { line: lines[0], headers: lines.slice(1), upgrade, refused: upgrade && px.refuse, answer: '' };
+      px.log.push(entry);
+      const go = () => {
+        const up = net.connect(target, '127.0.0.1', () => {
+          up.write(lines.join('\r\n') + '\r\n\r\n');
+          up.write(head.subarray(end + 4));
+          client.pipe(up);
+          client.resume();
+        });
+        up.on('data', d => { if (entry.answer.length < 64e3) entry.answer += d.toString('utf8'); client.write(d); });
+        const pair = { client, up, line: lines[0] };
+        px.open.add(pair);
+        const done = () => { px.open.delete(pair); client.destroy(); up.destroy(); };
+        up.on('close', done); up.on('error', done); client.on('close', done); client.on('error', done);
+      };
+      px.hold ? px.held.push(go) : go();
+    };
+    client.on('data', onData);
+    client.on('error', () => client.destroy());
+  });
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  px.port = server.address().port;
+  px.url = `http://127.0.0.1:${px.port}`;
+  px.ws = `ws://127.0.0.1:${px.port}/ws`;
+  /** Drops every open connection whose request line matches `re`. */
+  px.cut = re => { for (const p of px.open) if (re.test(p.line)) { p.client.destroy(); p.up.destroy(); } };
+  px.release = () => { px.hold = false; px.held.splice(0).forEach(go => go()); };
+  px.close = () => new Promise(r => { for (const p of px.open) { p.client.destroy(); p.up.destroy(); } server.close(r); });
+  return px;
 }
 
 export const sleep = ms => new Promise(r => setTimeout(r, ms));

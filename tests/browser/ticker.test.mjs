@@ -78,19 +78,33 @@ test('the service serves the widget as written, within 8 KB gzip, on both URLs',
   assert.ok(gz <= 8192, `ticker.js is ${gz} bytes gzipped, over the 8 KB budget`);
 });
 
-// CONVENTIONS.md: publishers pin /ticker.v1.js with Subresource Integrity. A cross-origin script with
-// `integrity` must be fetched in CORS mode, so the server has to answer it with Access-Control-Allow-Origin.
-test('a publisher can pin /ticker.v1.js with Subresource Integrity', {
-  todo: 'needs the server to send Access-Control-Allow-Origin on /ticker.v1.js (and keep that URL immutable)',
-}, async () => {
-  const body = Buffer.from(await (await fetch(service.url + '/ticker.v1.js')).arrayBuffer());
+// CONVENTIONS.md: publishers pin the widget with Subresource Integrity. A cross-origin script with
+// `integrity` is fetched in CORS mode, so the server answers widget files with Access-Control-Allow-Origin;
+// and the pinned URL must never change content: /api/v1/widget names the content-addressed one.
+test('a publisher can pin the content-addressed widget URL with Subresource Integrity', async () => {
+  const info = await (await fetch(service.url + '/api/v1/widget')).json();
+  assert.match(info.url, /^\/ticker\.[0-9a-f]{16}\.js$/);
+  const r = await fetch(service.url + info.url);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(r.headers.get('access-control-allow-origin'), '*');
+  const body = Buffer.from(await r.arrayBuffer());
+  assert.ok(body.equals(fs.readFileSync(path.join(ROOT, 'web/ticker.js'))), 'the pinned URL serves this widget');
   const sri = 'sha384-' + (await import('node:crypto')).createHash('sha384').update(body).digest('base64');
+  assert.equal(info.integrity, sri, 'the announced hash is the hash of what is served');
+  const pinned = integrity => upstream.page(service.port,
+    `<script src="${service.url}${info.url}" integrity="${integrity}" crossorigin="anonymous" async></script>` + withPort(tag('mode="strip"')),
+    { script: false });
   const context = await browser.newContext();
-  const page = await open(context, upstream.page(service.port,
-    `<script src="${service.url}/ticker.v1.js" integrity="${sri}" crossorigin="anonymous" async></script>` + withPort(tag('mode="strip"')),
-    { script: false }));
   try {
-    await page.waitForFunction(() => customElements.get('score-ticker'), null, { timeout: 3000 });
+    const page = await open(context, pinned(info.integrity));
+    await page.locator('#t [part~=status]').getByText('Live').waitFor();
+    noProblems(page);
+    // The pin is enforced: a file that does not match its hash never runs.
+    const tampered = await open(context, pinned('sha384-' + Buffer.alloc(48).toString('base64')));
+    await tampered.waitForLoadState('load');
+    assert.equal(await tampered.evaluate(() => !!customElements.get('score-ticker')), false);
+    assert.ok(tampered.problems.some(p => /integrity/i.test(p)), 'the browser reports the integrity failure');
   } finally {
     await context.close();
   }
@@ -420,7 +434,8 @@ test('killing and restarting the service: "reconnecting", then live again with w
   }, LIVE_ID, { timeout: 10e3 });
   console.log(`# back live ${Date.now() - t0} ms after the restart; statuses: ${statuses.join(' → ')}`);
   assert.deepEqual([...new Set(statuses)], ['reconnecting', 'live']);
-  page.problems = page.problems.filter(p => !/WebSocket connection to .* failed/.test(p)); // the refused reconnects
+  // the refused reconnects (WebSocket, and SSE if it fell back meanwhile)
+  page.problems = page.problems.filter(p => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|EventSource/.test(p));
   noProblems(page);
   await context.close();
 });
