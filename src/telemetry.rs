@@ -54,11 +54,11 @@ pub fn render() -> String {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
-    describe_gauge!(CONNECTIONS_OPEN, "WebSocket connections open now.");
-    describe_counter!(CONNECTIONS, "WebSocket connections accepted.");
+    describe_gauge!(CONNECTIONS_OPEN, "Client connections open now (WebSocket; SSE with transport=\"sse\").");
+    describe_counter!(CONNECTIONS, "Client connections accepted (WebSocket; SSE with transport=\"sse\").");
     describe_gauge!(SUBSCRIPTIONS, "Topic subscriptions held by connected clients, by topic kind.");
-    describe_counter!(FRAMES_SENT, "Frames written to WebSocket clients.");
-    describe_counter!(BYTES_SENT, Unit::Bytes, "Payload bytes written to WebSocket clients.");
+    describe_counter!(FRAMES_SENT, "Frames written to clients (WebSocket; SSE with transport=\"sse\").");
+    describe_counter!(BYTES_SENT, Unit::Bytes, "Bytes written to clients (WebSocket; SSE with transport=\"sse\").");
     describe_counter!(RESYNCS, "Clients that fell behind the broadcast and got a fresh snapshot.");
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
