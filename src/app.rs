@@ -155,8 +155,19 @@ pub async fn start(config: Config) -> Result<Running, String> {
     Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
 }
 
+/// How many connections may wait to be accepted. tokio's `TcpListener::bind`
+/// asks for 128, which a reconnect storm of thousands of clients overflows
+/// (clients then wait out 1 s, 3 s, 7 s SYN retries); the kernel caps this at
+/// `net.core.somaxconn` anyway.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
+    let fail = |e: std::io::Error| format!("cannot listen on {addr} ({key}): {e}");
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }.map_err(fail)?;
+    // A restarted service can bind again while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(LISTEN_BACKLOG).map_err(fail)
 }
 
 /// The diff stage: one [`FeedDiff`] per feed, fed by the pollers, publishing

@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::io::AsyncWriteExt;
@@ -310,25 +310,32 @@ impl Session {
     /// buffer that keeps the largest frame ever sent alive for the connection's life.
     async fn write_frame(&mut self, frame: Bytes) -> Result<(), End> {
         let len = frame.len() as u64;
+        let socket = &mut self.socket;
         let write = async {
             // tungstenite may still hold part of a pong or close frame it wrote
             // itself: finish that first, so our frame never lands inside another.
-            self.socket.flush().await.map_err(|e| End::SocketError(e.to_string()))?;
-            self.socket.get_mut().write_all(&frame).await.map_err(|e| End::SocketError(e.to_string()))
+            socket.flush().await.map_err(|e| End::SocketError(e.to_string()))?;
+            socket.get_mut().write_all(&frame).await.map_err(|e| End::SocketError(e.to_string()))
         };
-        match tokio::time::timeout(self.limits.send_timeout, write).await {
-            Ok(Ok(())) => {
-                FRAMES_SENT.increment(1);
-                BYTES_SENT.increment(len);
-                Ok(())
-            }
-            Ok(Err(end)) => Err(end),
-            Err(_) => {
-                tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);
-                self.close(CloseCode::Again, "too slow: not reading").await;
-                Err(End::TooSlow)
-            }
-        }
+        let mut write = std::pin::pin!(write);
+        // Almost every frame fits in the socket's buffer at once: try that first,
+        // and arm the send timeout (a timer per frame otherwise) only for a
+        // client whose buffer is full.
+        let result = match (&mut write).now_or_never() {
+            Some(result) => result,
+            None => match tokio::time::timeout(self.limits.send_timeout, write).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);
+                    self.close(CloseCode::Again, "too slow: not reading").await;
+                    return Err(End::TooSlow);
+                }
+            },
+        };
+        result?;
+        FRAMES_SENT.increment(1);
+        BYTES_SENT.increment(len);
+        Ok(())
     }
 
     /// Control frames (pings) go through tungstenite, which owns the protocol state.
