@@ -334,18 +334,6 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
-async fn wait_games(addr: SocketAddr, n: usize) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let doc: Value = reqwest::get(format!("http://{addr}/api/v1/games")).await.unwrap().json().await.unwrap();
-        if doc["games"].as_array().unwrap().len() == n {
-            return doc;
-        }
-        assert!(Instant::now() < deadline, "never {n} games: {doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_and_removes_feeds_and_a_broken_file_changes_nothing() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -355,7 +343,7 @@ async fn sighup_adds_and_removes_feeds_and_a_broken_file_changes_nothing() {
     let config = write_config(dir.path(), "");
     std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&nba, "nba", "nba")).unwrap();
     let daemon = Daemon::start(&config, None);
-    wait_games(daemon.addr, 1).await;
+    wait_for_games(daemon.addr, 1).await;
     let mut client = Client::connect(&daemon.ws("?topics=all")).await;
     client.hello().await;
     assert_eq!(client.next().await["games"].as_array().unwrap().len(), 1);
@@ -376,7 +364,7 @@ async fn sighup_adds_and_removes_feeds_and_a_broken_file_changes_nothing() {
     assert!(daemon.logged("broken.toml:3: schedule"), "{:?}", daemon.logs.lock().unwrap());
     let (_, metrics) = get_text(&format!("http://{}/metrics", daemon.admin)).await;
     assert!(sample(&metrics, "scoreticker_config_reloads_total", &[("result", "error")]) >= 1.0);
-    assert_eq!(wait_games(daemon.addr, 4).await["games"].as_array().unwrap().len(), 4);
+    assert_eq!(wait_for_games(daemon.addr, 4).await["games"].as_array().unwrap().len(), 4);
 
     // Fix it by removing the broken file and the nfl feed: the nfl games leave
     // through normal remove events.
@@ -398,7 +386,7 @@ async fn sigterm_then_restart_resumes_from_the_state_file_without_gap() {
     let config = write_config(dir.path(), "state_dir = \"state\"\n");
     std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
     let mut first = Daemon::start(&config, None);
-    wait_games(first.addr, 1).await;
+    wait_for_games(first.addr, 1).await;
 
     // A reader takes its snapshot and leaves.
     let mut reader = Client::connect(&first.ws("?topics=all")).await;

@@ -225,15 +225,7 @@ impl Service {
     /// Waits until the service holds `n` games (the first polls went through the
     /// whole pipeline), so a snapshot taken next is not racing the first poll.
     pub async fn wait_for_games(&self, n: usize) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let doc: Value = reqwest::get(self.http("/api/v1/games")).await.unwrap().json().await.unwrap();
-            if doc["games"].as_array().unwrap().len() == n {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the service never held {n} games: {doc}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_games(self.addr, n).await;
     }
 
     /// A URL on the admin listener (metrics, status, feed health).
@@ -270,6 +262,20 @@ pub async fn start_service(feeds: &[(&str, String)], main_extra: &str) -> Servic
     let running = scoreticker::app::start(config).await.unwrap();
     let addr = running.addr;
     Service { running, addr, dir }
+}
+
+/// Waits until the service at `addr` holds `n` games, and returns that
+/// `/api/v1/games` document.
+pub async fn wait_for_games(addr: SocketAddr, n: usize) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let doc: Value = reqwest::get(format!("http://{addr}/api/v1/games")).await.unwrap().json().await.unwrap();
+        if doc["games"].as_array().unwrap().len() == n {
+            return doc;
+        }
+        assert!(Instant::now() < deadline, "the service never held {n} games: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------
