@@ -22,10 +22,7 @@ after(async () => {
   await upstream?.close();
 });
 
-async function games() {
-  const r = await fetch(`${service.url}/api/v1/games?topics=all`);
-  return r.ok ? (await r.json()).games : [];
-}
+const games = () => service.games();
 /** Waits until the service itself holds `score` for the live game's home side. */
 async function serviceHas(score) {
   for (let i = 0; i < 50; i++) {

@@ -114,6 +114,11 @@ export async function startService({ upstream, port, dir }) {
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error('scoreticker did not answer /healthz within 20 s'); }
     await sleep(100);
   }
+  /** The games the service currently holds (its JSON snapshot API); [] while it does not answer. */
+  svc.games = async () => {
+    const r = await fetch(`${svc.url}/api/v1/games?topics=all`);
+    return r.ok ? (await r.json()).games : [];
+  };
   svc.stop = async (signal = 'SIGTERM') => {
     if (proc.exitCode == null && proc.signalCode == null) {
       proc.kill(signal);

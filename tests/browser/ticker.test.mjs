@@ -24,10 +24,7 @@ after(async () => {
   await upstream?.close();
 });
 
-async function games() {
-  const r = await fetch(`${service.url}/api/v1/games?topics=all`);
-  return r.ok ? (await r.json()).games : [];
-}
+const games = () => service.games();
 
 /** A fresh browser context and a publisher page embedding the widget(s) in `body`. */
 async function host(body, opts = {}, ctxOpts = {}) {
