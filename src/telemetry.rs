@@ -10,6 +10,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const BUILD_INFO: &str = "scoreticker_build_info";
 pub const CONNECTIONS_OPEN: &str = "scoreticker_connections_open";
+/// Every open connection of the public listeners (plain HTTP, SSE, WebSocket).
+pub const HTTP_CONNECTIONS_OPEN: &str = "scoreticker_http_connections_open";
 pub const CONNECTIONS: &str = "scoreticker_connections_total";
 pub const SUBSCRIPTIONS: &str = "scoreticker_subscriptions";
 pub const FRAMES_SENT: &str = "scoreticker_frames_sent_total";
@@ -62,7 +64,8 @@ fn describe() {
     describe_counter!(RESYNCS, "Clients that fell behind the broadcast and got a fresh snapshot.");
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
-    describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
+    describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip, max_connections).");
+    describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open connections of the public listeners, of any kind, under limits.max_connections.");
     describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");

@@ -30,8 +30,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::sse::Event;
 use warp::{Filter, Reply};
 
-use super::guards::IpSlot;
-use super::{api, guards, query_param, with_ctx, RemoteAddr, ServerContext};
+use super::{api, guards, query_param, with_ctx, ServerContext};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
 use crate::telemetry;
@@ -65,37 +64,26 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         .and(query)
         .and(warp::header::optional::<String>("last-event-id"))
         .and(warp::header::optional::<String>("origin"))
-        .and(warp::ext::optional::<RemoteAddr>())
         .and(warp::ext::optional::<Abort>())
         .and(with_ctx(ctx))
         .map(respond)
         .boxed()
 }
 
-/// The guards every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
-/// the origin list and the per-IP cap. The slot is held for the connection's life.
-pub fn admit(ctx: &ServerContext, origin: Option<&str>, peer: Option<RemoteAddr>) -> Result<Option<IpSlot>, Box<super::Reply>> {
+/// The guard every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
+/// the origin list. (The connection caps were passed at accept.)
+pub fn admit(ctx: &ServerContext, origin: Option<&str>) -> Result<(), Box<super::Reply>> {
     if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
         metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
         return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
     }
-    match peer {
-        Some(RemoteAddr(addr)) => match ctx.per_ip.acquire(addr.ip()) {
-            Some(slot) => Ok(Some(slot)),
-            None => {
-                metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "per_ip").increment(1);
-                Err(Box::new(api::error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many connections from this address")))
-            }
-        },
-        None => Ok(None),
-    }
+    Ok(())
 }
 
 fn respond(
     query: String,
     last_event_id: Option<String>,
     origin: Option<String>,
-    peer: Option<RemoteAddr>,
     abort: Option<Abort>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
@@ -105,10 +93,9 @@ fn respond(
         Ok(t) => t,
         Err(refused) => return refused.into_response(),
     };
-    let slot = match admit(&ctx, origin.as_deref(), peer) {
-        Ok(slot) => slot,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Err(refused) = admit(&ctx, origin.as_deref()) {
+        return refused.into_response();
+    }
     // The header is what a reconnecting EventSource sends; the query parameter is
     // for clients that open a new one (and for proxies that strip the header).
     // The header wins: EventSource reconnects to the same URL, old parameter and all.
@@ -116,7 +103,7 @@ fn respond(
 
     let (tx, rx) = mpsc::channel(1);
     let session = Session { out: tx, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
-    tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort, slot));
+    tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
     let mut response = warp::sse::reply(Outbox(rx)).into_response();
     let headers = response.headers_mut();
@@ -181,7 +168,7 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>, slot: Option<IpSlot>) {
+    async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
         CONNECTIONS.increment(1);
         OPEN.increment(1.0);
         let end = self.serve(topics, since, shutdown).await;
@@ -200,7 +187,6 @@ impl Session {
             End::Shutdown => metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => "shutdown").increment(1),
             End::ClientGone => {}
         }
-        drop(slot);
         tracing::debug!(?end, "SSE session ended");
     }
 
