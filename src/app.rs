@@ -106,6 +106,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
+        telemetry::register_feed(&feed.id);
         scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
 
@@ -395,6 +396,7 @@ impl Supervisor {
                 }
                 None => summary.push(format!("+{}", feed.id)),
             }
+            telemetry::register_feed(&feed.id);
             let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), self.updates.clone()));
             if let Err(e) = self.scheduler.add(poller).await {
                 tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");

@@ -44,8 +44,55 @@ pub fn install() -> &'static PrometheusHandle {
             .expect("no other metrics recorder is installed");
         describe();
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        register_at_zero();
         handle
     })
+}
+
+/// Every family (and each label value known in advance) exists from the start
+/// at zero: a series that appears only with its first event breaks `rate()` and
+/// alerts that compare against it (Prometheus convention).
+fn register_at_zero() {
+    for transport in [None, Some("sse")] {
+        let labels: Vec<(&'static str, &'static str)> = transport.map(|t| vec![("transport", t)]).unwrap_or_default();
+        metrics::counter!(CONNECTIONS, &labels).increment(0);
+        metrics::gauge!(CONNECTIONS_OPEN, &labels).increment(0.0);
+        metrics::counter!(FRAMES_SENT, &labels).increment(0);
+        metrics::counter!(BYTES_SENT, &labels).increment(0);
+    }
+    metrics::gauge!(HTTP_CONNECTIONS_OPEN).increment(0.0);
+    for kind in ["all", "league", "feed", "game", "team"] {
+        metrics::gauge!(SUBSCRIPTIONS, "kind" => kind).increment(0.0);
+    }
+    metrics::counter!(RESYNCS).increment(0);
+    for reason in ["slow", "silent", "too_large", "shutdown"] {
+        metrics::counter!(CLIENTS_CLOSED, "reason" => reason).increment(0);
+    }
+    for code in ["bad_request", "unknown_topic", "too_many_topics", "rate_limited"] {
+        metrics::counter!(INBOUND_ERRORS, "code" => code).increment(0);
+    }
+    for guard in ["origin", "per_ip", "max_connections"] {
+        metrics::counter!(GUARD_REJECTIONS, "guard" => guard).increment(0);
+    }
+    for kind in ["added", "score", "status", "period", "clock", "teams", "remove"] {
+        metrics::counter!(EVENTS, "kind" => kind).increment(0);
+    }
+    for result in ["ok", "error"] {
+        metrics::counter!(CONFIG_RELOADS, "result" => result).increment(0);
+        metrics::counter!(STATE_WRITES, "result" => result).increment(0);
+    }
+}
+
+/// A feed's own series, at zero, as soon as it is scheduled (see [`register_at_zero`]).
+pub fn register_feed(feed: &str) {
+    let feed = feed.to_string();
+    for outcome in ["ok", "not_modified", "parse_error", "timeout", "http_error", "too_large", "transport_error"] {
+        metrics::counter!(POLLS, "feed" => feed.clone(), "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(UPSTREAM_BYTES, "feed" => feed.clone()).increment(0);
+    metrics::gauge!(FEED_STALE, "feed" => feed.clone()).increment(0.0);
+    metrics::gauge!(FEED_GAMES, "feed" => feed.clone()).increment(0.0);
+    let _ = metrics::histogram!(POLL_DURATION, "feed" => feed);
 }
 
 /// The exposition text for `GET /metrics`.

@@ -586,3 +586,43 @@ async fn games_of_a_feed_renamed_while_stopped_leave_through_remove_events() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Defects: with no `[admin]` listener the admin routes share the public one, but
+/// the pages route answered every unknown GET with 404 first; and metric families
+/// appeared only with their first event, which breaks `rate()` and alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_process_exports_every_metric_family_and_admin_routes_share_the_public_listener() {
+    use scoreticker::telemetry::*;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("feeds.d")).unwrap();
+    let config = dir.path().join("scoreticker.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"public\"\n").unwrap();
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
+    let daemon = Daemon::start(&config, None);
+    assert_eq!(daemon.admin, daemon.addr, "admin.listen = \"public\": one listener");
+
+    // Before any client: every family, at zero where nothing happened yet.
+    let (status, text) = get_text(&format!("http://{}/metrics", daemon.addr)).await;
+    assert_eq!(status, 200, "{text}");
+    for family in [
+        BUILD_INFO, CONNECTIONS_OPEN, HTTP_CONNECTIONS_OPEN, CONNECTIONS, SUBSCRIPTIONS, FRAMES_SENT, BYTES_SENT, RESYNCS, CLIENTS_CLOSED,
+        INBOUND_ERRORS, GUARD_REJECTIONS, POLLS, UPSTREAM_BYTES, FEED_STALE, FEED_GAMES, EVENTS, CONFIG_RELOADS, STATE_WRITES,
+    ] {
+        assert!(!samples(&text, family).is_empty(), "{family} is missing from a fresh process:\n{text}");
+    }
+    assert!(text.contains(POLL_DURATION), "{POLL_DURATION}:\n{text}");
+    assert_eq!(sample(&text, CLIENTS_CLOSED, &[("reason", "slow")]), 0.0);
+    assert_eq!(sample(&text, INBOUND_ERRORS, &[("code", "rate_limited")]), 0.0);
+    assert_eq!(sample(&text, CONNECTIONS_OPEN, &[]), 0.0);
+
+    // The operator's routes, on the shared listener; the pages and the 404 still work.
+    for path in ["/status", "/api/v1/feeds"] {
+        assert_eq!(get_text(&format!("http://{}{path}", daemon.addr)).await.0, 200, "{path}");
+    }
+    assert_eq!(get_text(&format!("http://{}/", daemon.addr)).await.0, 200);
+    let (status, body) = get_text(&format!("http://{}/no-such-page", daemon.addr)).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"), "{body}");
+}

@@ -131,7 +131,7 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .and(warp::path::full())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
-        .map(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| {
+        .and_then(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| async move {
             // Friendly names for the pages; files keep their own names.
             let (name, cache) = match path.as_str() {
                 "/" => ("index.html", "no-cache"),
@@ -148,10 +148,12 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
                 // and safe to pin with Subresource Integrity.
                 None => match assets::find_immutable(name) {
                     Some(a) => (a, "public, max-age=31536000, immutable"),
-                    None => return not_found(),
+                    // Not ours: a route after this one (the admin routes, when they
+                    // share this listener) may answer it; else `finish` says 404.
+                    None => return Err(warp::reject::not_found()),
                 },
             };
-            assets::respond(asset, accept.as_deref(), inm.as_deref(), cache)
+            Ok::<_, warp::Rejection>(assets::respond(asset, accept.as_deref(), inm.as_deref(), cache))
         });
 
     let plain = ws.or(games).unify().or(widget).unify().map(warp::Reply::into_response);
