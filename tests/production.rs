@@ -109,6 +109,12 @@ async fn origin_list_and_per_ip_cap() {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("expected 403, got {other:?}"),
     }
+    // Every connection counts toward the per-IP cap: wait until the refused one is gone.
+    let deadline = Instant::now() + WAIT;
+    while sample(&get_text(&service.admin("/metrics")).await.1, "scoreticker_http_connections_open", &[]) != 0.0 {
+        assert!(Instant::now() < deadline, "the refused connection was never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (a, _) = tokio_tungstenite::connect_async(request("https://news.example.com")).await.unwrap();
     let (_b, _) = tokio_tungstenite::connect_async(service.ws("")).await.unwrap();
     match tokio_tungstenite::connect_async(service.ws("")).await {
@@ -625,4 +631,55 @@ async fn a_fresh_process_exports_every_metric_family_and_admin_routes_share_the_
     let (status, body) = get_text(&format!("http://{}/no-such-page", daemon.addr)).await;
     assert_eq!(status, 404);
     assert!(body.contains("not_found"), "{body}");
+}
+
+/// Defect: a client dropped as slow mid-frame got the close frame inside the cut
+/// frame, and saw 1006 instead of the documented 1013. The server now finishes
+/// the frame under way first, if the client takes it within one more
+/// `send_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_then_reads_again_gets_1013_at_a_frame_boundary() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut doc = espn_many(1000);
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[limits]\nsend_timeout = \"2s\"\n");
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
+    let daemon = Daemon::start(&config, None);
+    wait_for_games(daemon.addr, 1000).await;
+
+    // A small receive window, so the server's side fills up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(daemon.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(daemon.ws("?topics=all"), stream).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "hello");
+
+    // It stops reading while every game changes every poll.
+    for round in 1..=40 {
+        for e in 0..1000 {
+            set_score(&mut doc, e, 0, round);
+        }
+        upstream.push([Step::json(&doc)]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !daemon.logged("closing with 1013") {
+        assert!(Instant::now() < deadline, "the server never found the client too slow");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // It reads again: whole JSON frames, then the close frame with 1013.
+    let mut frames = 0;
+    let code = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("the stream goes on") {
+            Some(Ok(Message::Text(t))) => {
+                serde_json::from_str::<Value>(t.as_str()).unwrap_or_else(|e| panic!("a cut frame ({e})"));
+                frames += 1;
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("after {frames} frames the stream ended without a close frame: {other:?}\n{}", daemon.logs.lock().unwrap().join("\n")),
+        }
+    };
+    assert_eq!(code, Some(1013), "after {frames} frames");
 }

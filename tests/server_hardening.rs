@@ -176,3 +176,16 @@ fn max_connections_is_validated() {
         assert!(errors.contains(words), "{errors}");
     }
 }
+
+/// Lower item: the games document carries upstream text; browsers must not sniff it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_games_api_says_nosniff() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let service = start_service(&[("f.toml", feed_file("f", &upstream.url(), ""))], "").await;
+    for path in ["/api/v1/games", "/api/v1/games?topics=colour:red"] {
+        let r = reqwest::get(service.http(path)).await.unwrap();
+        assert_eq!(r.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{path}");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), service.running.stop()).await;
+}

@@ -41,6 +41,8 @@ pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response<bytes::
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-cache")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        // Upstream text is in there: never let a browser sniff it into HTML.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(body)
         .expect("valid response")
 }
