@@ -643,7 +643,7 @@ async fn a_client_that_stops_reading_then_reads_again_gets_1013_at_a_frame_bound
     let mut doc = espn_many(1000);
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "[limits]\nsend_timeout = \"2s\"\n");
+    let config = write_config(dir.path(), "[limits]\nsend_timeout = \"4s\"\n");
     std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
     let daemon = Daemon::start(&config, None);
     wait_for_games(daemon.addr, 1000).await;
