@@ -127,6 +127,9 @@ pub struct FeedConfig {
     pub stale_after_missed_polls: u32,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Other origins (`https://host[:port]`) the feed's upstream may redirect
+    /// to; its own origin is always allowed. Custom headers never go to them.
+    pub allow_redirects_to: Vec<String>,
     /// The file this feed came from, for messages.
     pub source: PathBuf,
 }
@@ -262,6 +265,8 @@ struct FeedFile {
     stale_after_missed_polls: Option<u32>,
     backoff_initial: Option<String>,
     backoff_max: Option<String>,
+    #[serde(default)]
+    allow_redirects_to: Vec<String>,
     mapping: Option<JsonMapping>,
 }
 
@@ -480,6 +485,8 @@ fn load_feed_text(
         report.at(&file, "stale_after_missed_polls", "must be at least 1");
     }
 
+    let allow_redirects_to = validate_origins(&raw.allow_redirects_to, &file, report);
+
     if report.errors.len() > before {
         return None;
     }
@@ -499,8 +506,36 @@ fn load_feed_text(
         stale_after_missed_polls: stale_after,
         backoff_initial,
         backoff_max,
+        allow_redirects_to,
         source: path.to_path_buf(),
     })
+}
+
+/// `allow_redirects_to`: each entry an http(s) origin, nothing after the port.
+/// Returned in the form the redirect policy compares (`Url::origin`).
+fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<String> {
+    let mut origins = Vec::new();
+    for entry in raw {
+        let parsed = reqwest::Url::parse(entry).ok().filter(|u| {
+            (u.scheme() == "http" || u.scheme() == "https")
+                && u.host().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && !entry.ends_with('/')
+        });
+        match parsed {
+            Some(u) => origins.push(crate::feeds::redirect::origin_of(&u)),
+            None => report.at(
+                file,
+                "allow_redirects_to",
+                &format!("`{entry}` is not an origin like \"https://cdn.example.com\" or \"http://10.0.0.5:8080\""),
+            ),
+        }
+    }
+    origins
 }
 
 /// "15s" → an interval (whole seconds); six space-separated fields → a cron checked by the same

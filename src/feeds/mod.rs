@@ -8,6 +8,7 @@
 
 pub mod fetch;
 pub mod health;
+pub mod redirect;
 pub mod window;
 
 use std::collections::HashMap;
