@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod diff;
 pub mod feeds;
+pub mod fuzzing;
 pub mod hub;
 pub mod model;
 pub mod server;
