@@ -24,3 +24,4 @@ pub mod server;
 pub mod state;
 pub mod systemd;
 pub mod telemetry;
+pub mod untrusted;

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::model::Game;
+use crate::untrusted::Untrusted;
 
 pub use json::JsonMapping;
 
@@ -86,7 +87,7 @@ impl Adapter {
         let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         for value in unknown {
             if warned.insert(value.clone()) {
-                tracing::warn!(feed = %self.labels.feed, status = %value,
+                tracing::warn!(feed = %self.labels.feed, status = %Untrusted(&value),
                     "unknown upstream status value; mapped to a safe state (logged once)");
             }
         }

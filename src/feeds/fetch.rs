@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use crate::config::FeedConfig;
 use crate::feeds::redirect::{self, Hop, Refusal};
 use crate::telemetry;
+use crate::untrusted::Untrusted;
 
 /// What the upstream told us last time, so the next request can be conditional.
 #[derive(Debug, Default, Clone)]
@@ -143,7 +144,7 @@ pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut
             }
             Err(refusal) => {
                 metrics::counter!(telemetry::REDIRECTS_REFUSED, "feed" => feed.id.clone()).increment(1);
-                tracing::warn!(feed = %feed.id, from = %redirect::origin_of(&url), reason = %refusal, "redirect refused");
+                tracing::warn!(feed = %feed.id, from = %redirect::origin_of(&url), reason = %Untrusted(&refusal), "redirect refused");
                 return Err(FetchError::Redirect(refusal));
             }
         }

@@ -24,6 +24,7 @@ use crate::adapters::{Adapter, AdapterError, FeedLabels};
 use crate::config::{FeedConfig, Schedule};
 use crate::model::Game;
 use crate::telemetry;
+use crate::untrusted::Untrusted;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard};
 
@@ -151,7 +152,7 @@ impl Poller {
                 state.not_before = at.checked_add(delay).or_else(|| at.checked_add(Duration::from_secs(24 * 3600)));
                 let label = error.outcome();
                 let message = error.to_string();
-                tracing::warn!(feed = %self.feed.id, outcome = label, error = %message, failures = state.failures,
+                tracing::warn!(feed = %self.feed.id, outcome = label, error = %Untrusted(&message), failures = state.failures,
                     retry_in_ms = delay.as_millis() as u64, "poll failed; keeping the last good state");
                 let failures = state.failures;
                 self.health.update(&self.feed.id, |h| {
