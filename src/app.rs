@@ -102,6 +102,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
     let saver = config.state_dir.clone().map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
+    report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
@@ -383,6 +384,7 @@ impl Supervisor {
             }
         }
         self.config.feeds = new.feeds;
+        report_ignored_feed_files(&new.ignored_feed_files);
         metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
         let summary = if summary.is_empty() { "no feed changed".to_string() } else { summary.join(" ") };
         tracing::info!(feeds = self.config.feeds.len(), changes = %summary, "configuration reloaded");
@@ -462,4 +464,13 @@ impl Running {
             tracing::error!("shutdown took longer than 15s; exiting anyway");
         }
     }
+}
+
+/// Warns about each `*.toml` entry of the feeds directory that is not a feed
+/// file (its feed, if it had one, is not polled) and sets the gauge.
+fn report_ignored_feed_files(ignored: &[config::ConfigError]) {
+    for problem in ignored {
+        tracing::warn!(%problem, "feed file ignored");
+    }
+    metrics::gauge!(telemetry::FEED_FILES_IGNORED).set(ignored.len() as f64);
 }

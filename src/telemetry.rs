@@ -26,6 +26,7 @@ pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
+pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -72,5 +73,6 @@ fn describe() {
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
     describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
+    describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
 }

@@ -37,6 +37,11 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
     pub feeds: Vec<FeedConfig>,
+    /// Entries of the feeds directory named `*.toml` that are not readable feed
+    /// files (a directory, a dangling symlink, a symlink loop). `check-config`
+    /// reports them as errors; a running service warns and counts them, since
+    /// refusing a reload would not bring the file back.
+    pub ignored_feed_files: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,9 +328,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let limits = validate_limits(&main.limits, &file, &mut report);
 
     let mut feeds = Vec::new();
+    let mut ignored_feed_files = Vec::new();
     match feed_files(&feeds_dir) {
         Err(e) => report.at(&file, "feeds_dir", &format!("cannot read {}: {e}", feeds_dir.display())),
-        Ok(paths) => {
+        Ok((paths, ignored)) => {
+            ignored_feed_files = ignored;
             for feed_path in paths {
                 match std::fs::read_to_string(&feed_path) {
                     Err(e) => report.push(&feed_path, None, "", &format!("cannot read: {e}")),
@@ -343,8 +350,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     check_unique_ids(&feeds, &mut report);
 
     if report.errors.is_empty() {
-        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds })
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            listen,
+            feeds_dir,
+            state_dir,
+            tls,
+            admin_listen,
+            limits,
+            feeds,
+            ignored_feed_files,
+        })
     } else {
+        report.errors.extend(ignored_feed_files);
         Err(ConfigErrors(report.errors))
     }
 }
@@ -358,14 +376,39 @@ pub fn load_feed(path: &Path, text: &str) -> Result<FeedConfig, ConfigErrors> {
     }
 }
 
-/// The `*.toml` files of a feeds directory, sorted so load order is stable.
-fn feed_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+/// The `*.toml` files of a feeds directory, sorted so load order is stable,
+/// and the `*.toml` entries that cannot be feed files, each with the reason.
+fn feed_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<ConfigError>)> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    paths.sort();
-    Ok(paths)
+    entries.sort();
+    let mut files = Vec::new();
+    let mut ignored = Vec::new();
+    for path in entries {
+        // `metadata` follows symlinks, `symlink_metadata` does not: together
+        // they tell a dangling link from a loop from a directory.
+        let problem = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {
+                files.push(path);
+                continue;
+            }
+            Ok(m) if m.is_dir() => "is a directory, not a feed file".to_string(),
+            Ok(_) => "is not a regular file".to_string(),
+            Err(e) if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) => {
+                match std::fs::read_link(&path) {
+                    Ok(target) if e.kind() == std::io::ErrorKind::NotFound => {
+                        format!("is a symlink to {}, which does not exist", target.display())
+                    }
+                    _ => format!("is a symlink that cannot be followed ({e})"),
+                }
+            }
+            Err(e) => format!("cannot be read: {e}"),
+        };
+        ignored.push(ConfigError { file: path, line: None, key: String::new(), message: format!("ignored: {problem}") });
+    }
+    Ok((files, ignored))
 }
 
 fn load_feed_text(
