@@ -76,8 +76,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
             }
             readiness.has_data.store(true, Ordering::Relaxed);
             Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+                .with_ring_max_bytes(limits.ring_max_bytes)
         }
-        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age),
+        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+            .with_ring_max_bytes(limits.ring_max_bytes),
     });
     let health = HealthBoard::default();
 

@@ -22,6 +22,7 @@ pub const POLLS: &str = "scoreticker_polls_total";
 pub const POLL_DURATION: &str = "scoreticker_poll_duration_seconds";
 pub const UPSTREAM_BYTES: &str = "scoreticker_upstream_bytes_total";
 pub const REDIRECTS_REFUSED: &str = "scoreticker_redirects_refused_total";
+pub const UPSTREAM_TRUNCATED: &str = "scoreticker_upstream_fields_truncated_total";
 pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
@@ -69,6 +70,7 @@ fn describe() {
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_counter!(REDIRECTS_REFUSED, "Upstream redirects not followed (another origin, link-local address, too many), by feed.");
+    describe_counter!(UPSTREAM_TRUNCATED, "Upstream strings cut to their documented cap, by feed and field.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
     describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");

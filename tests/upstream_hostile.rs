@@ -91,3 +91,91 @@ fn upstream_control_characters_cannot_forge_log_lines() {
     assert!(warned.iter().any(|l| l.contains("STATUS_ODD\\n2026-12-01T00:00:00.000000Z ERROR") && l.contains("\\u{1b}[31m")));
     drop(runtime);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_upstream_string_is_capped_at_its_documented_length() {
+    let huge = "é".repeat(100_000); // 200 KB, two bytes per character (the body stays under max_body_bytes)
+    let mut body = espn_live();
+    let team = &mut body["events"][0]["competitions"][0]["competitors"][0]["team"];
+    for key in ["displayName", "shortDisplayName", "abbreviation", "id"] {
+        team[key] = huge.clone().into();
+    }
+    team["logo"] = format!("https://cdn.example/{huge}.png").into();
+    body["events"][0]["status"]["type"]["shortDetail"] = huge.clone().into();
+    body["events"][0]["status"]["type"]["detail"] = huge.clone().into();
+    body["events"][0]["status"]["displayClock"] = huge.clone().into();
+    body["events"][0]["id"] = huge.clone().into();
+    let upstream = Upstream::start(vec![Step::json(&body)]).await;
+    let service = start_service(&[("nba.toml", feed_file("nba", &upstream.url(), ""))], "").await;
+
+    let doc = wait_for_games(service.addr, 1).await;
+    let game = &doc["games"][0];
+    let len = |v: &Value| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).len();
+    // The competitor edited may be home or away; check whichever carries it.
+    let side = if game["home"]["name"].as_str().unwrap().starts_with('é') { "home" } else { "away" };
+    for (path, cap) in [
+        ("/id", 160),
+        ("/status/detail", 128),
+        ("/status/clock", 32),
+        (&*format!("/{side}/id"), 64),
+        (&*format!("/{side}/name"), 128),
+        (&*format!("/{side}/short"), 64),
+        (&*format!("/{side}/abbr"), 16),
+        (&*format!("/{side}/logo"), 1024),
+    ] {
+        let value = game.pointer(path).unwrap();
+        let n = len(value);
+        assert!(n <= cap && n + 2 > cap, "{path}: {n} bytes, cap {cap}");
+    }
+    let metrics = reqwest::get(service.admin("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("scoreticker_upstream_fields_truncated_total{")
+            && l.contains("field=\"team.name\"")
+            && l.contains("feed=\"nba\"")),
+        "truncations are counted"
+    );
+    service.running.stop().await;
+}
+
+#[test]
+fn the_replay_ring_is_bounded_by_bytes() {
+    use scoreticker::diff::FeedDiff;
+    use scoreticker::hub::{Catchup, Hub, Since, Subscription, Topic};
+    use std::time::Duration;
+
+    let hub = Hub::new("ep".into(), 16, 10_000, Duration::from_secs(3600)).with_ring_max_bytes(64 << 10);
+    let labels = scoreticker::adapters::FeedLabels { feed: "nba".into(), league: "nba".into(), sport: "basketball".into() };
+    let adapter = scoreticker::adapters::Adapter::new(scoreticker::adapters::AdapterKind::Espn, labels);
+    let mut diff = FeedDiff::new("nba", 3);
+    let mut body = espn_live();
+    for score in 0..400 {
+        set_score(&mut body, 0, 0, score);
+        let games = adapter.parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        hub.publish(diff.apply(games, chrono::Utc::now()));
+    }
+    let saved = hub.save();
+    let held: usize = saved.ring.iter().map(|e| e.frame.len()).sum();
+    assert!(held <= 64 << 10, "the ring holds {held} bytes");
+    assert!(saved.ring.len() > 10 && saved.ring.len() < 400, "{} events kept", saved.ring.len());
+    assert_eq!(saved.ring.last().unwrap().seq, hub.seq(), "the newest events are the ones kept");
+    // Resuming from before the kept window is a snapshot; from inside it, a replay.
+    let mut sub = Subscription::default();
+    let old = Since { epoch: "ep".into(), seq: 1 };
+    assert!(matches!(hub.subscribe(&mut sub, &[Topic::All], Some(&old)), Catchup::Snapshot(_)));
+    let recent = Since { epoch: "ep".into(), seq: hub.seq() - 3 };
+    assert!(matches!(hub.subscribe(&mut sub, &[Topic::All], Some(&recent)), Catchup::Replay(Some(_))));
+}
+
+#[test]
+fn ring_max_bytes_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("feeds.d")).unwrap();
+    let main = "feeds_dir = \"feeds.d\"\n\n[limits]\nring_max_bytes = \"1KiB\"\n";
+    std::fs::write(dir.path().join("scoreticker.toml"), main).unwrap();
+    let errors = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap_err().to_string();
+    let expected = format!("{}:4: limits.ring_max_bytes: must be at least 64KiB", dir.path().join("scoreticker.toml").display());
+    assert!(errors.contains(&expected), "{errors}");
+    std::fs::write(dir.path().join("scoreticker.toml"), "[limits]\nring_max_bytes = \"lots\"\n").unwrap();
+    let errors = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap_err().to_string();
+    assert!(errors.contains(":2: limits.ring_max_bytes: "), "{errors}");
+}

@@ -65,8 +65,10 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Replay ring for `since` resume: at most this many events…
     pub ring_capacity: usize,
-    /// …and none older than this.
+    /// …and none older than this…
     pub ring_max_age: Duration,
+    /// …and no more than this many bytes of frames.
+    pub ring_max_bytes: usize,
     /// Events a slow client may fall behind the broadcast before it is resynced.
     pub broadcast_capacity: usize,
     /// Origins allowed to open `/ws` (empty: any). Others get 403.
@@ -84,6 +86,7 @@ impl Default for Limits {
             send_timeout: Duration::from_secs(10),
             ring_capacity: 10_000,
             ring_max_age: Duration::from_secs(15 * 60),
+            ring_max_bytes: 8 << 20,
             broadcast_capacity: 1024,
             allowed_origins: Vec::new(),
             max_connections_per_ip: 0,
@@ -232,6 +235,7 @@ struct LimitsFile {
     send_timeout: Option<String>,
     ring_capacity: Option<usize>,
     ring_max_age: Option<String>,
+    ring_max_bytes: Option<String>,
     broadcast_capacity: Option<usize>,
     allowed_origins: Option<Vec<String>>,
     max_connections_per_ip: Option<usize>,
@@ -624,6 +628,20 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         send_timeout: dur(report, "send_timeout", &raw.send_timeout, d.send_timeout),
         ring_capacity: raw.ring_capacity.unwrap_or(d.ring_capacity),
         ring_max_age: dur(report, "ring_max_age", &raw.ring_max_age, d.ring_max_age),
+        ring_max_bytes: match &raw.ring_max_bytes {
+            None => d.ring_max_bytes,
+            Some(t) => match parse_bytes(t) {
+                Ok(b) if b >= 64 << 10 => b as usize,
+                Ok(_) => {
+                    report.at(file, "limits.ring_max_bytes", "must be at least 64KiB (one large scoreboard's events)");
+                    d.ring_max_bytes
+                }
+                Err(m) => {
+                    report.at(file, "limits.ring_max_bytes", &m);
+                    d.ring_max_bytes
+                }
+            },
+        },
         broadcast_capacity: raw.broadcast_capacity.unwrap_or(d.broadcast_capacity),
         allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
         max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
