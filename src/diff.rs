@@ -209,7 +209,7 @@ mod tests {
     use crate::model::{GameState, Status, Team};
 
     fn team(abbr: &str, score: Option<i64>) -> Team {
-        Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None }
+        Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None, ..Team::default() }
     }
 
     fn game(id: &str, home: Option<i64>, away: Option<i64>, state: GameState, clock: Option<&str>) -> Game {
@@ -223,6 +223,7 @@ mod tests {
             home: team("BOS", home),
             away: team("LAL", away),
             updated: None,
+            ..Game::default()
         }
     }
 

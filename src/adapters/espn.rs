@@ -108,6 +108,7 @@ fn read_event(labels: &FeedLabels, event: &Value, unknown: &mut Vec<String>) -> 
         home: read_team(home, state).map_err(|why| format!("home {why}"))?,
         away: read_team(away, state).map_err(|why| format!("away {why}"))?,
         updated: None,
+        ..Game::default()
     })
 }
 
@@ -121,6 +122,7 @@ fn read_team(competitor: &Value, state: GameState) -> Result<Team, String> {
         abbr: field("abbreviation").ok_or("team has no abbreviation")?,
         score: competitor.get("score").and_then(score_of).filter(|_| state.has_score()),
         logo: field("logo").or_else(|| team.pointer("/logos/0/href").and_then(text_of)),
+        ..Team::default()
     })
 }
 
@@ -298,6 +300,7 @@ mod tests {
                 abbr: "IND".into(),
                 score: Some(119),
                 logo: Some("https://a.espncdn.com/i/teamlogos/nba/500/scoreboard/ind.png".into()),
+                ..Team::default()
             }
         );
         assert_eq!((g.away.abbr.as_str(), g.away.score), ("NO", Some(104)));

@@ -282,6 +282,7 @@ fn read_game(
         home: read_team(&mapping.home, game, state).map_err(|why| format!("home {why}"))?,
         away: read_team(&mapping.away, game, state).map_err(|why| format!("away {why}"))?,
         updated: None,
+        ..Game::default()
     })
 }
 
@@ -298,6 +299,7 @@ fn read_team(mapping: &TeamMapping, game: &Value, state: GameState) -> Result<Te
             .and_then(score_of)
             .filter(|_| state.has_score()),
         logo: optional_text(game, mapping.logo.as_deref()),
+        ..Team::default()
     })
 }
 
@@ -508,7 +510,7 @@ mod tests {
         // teamId is a number in this API: ids are text in the model.
         assert_eq!(
             g.home,
-            Team { id: "1610612744".into(), name: "Warriors".into(), short: None, abbr: "GSW".into(), score: Some(39), logo: None }
+            Team { id: "1610612744".into(), name: "Warriors".into(), short: None, abbr: "GSW".into(), score: Some(39), logo: None, ..Team::default() }
         );
         assert_eq!((g.away.abbr.as_str(), g.away.score), ("SAC", Some(30)));
 
@@ -542,6 +544,7 @@ mod tests {
                 abbr: "BOS".into(),
                 score: Some(1),
                 logo: Some("https://assets.nhle.com/logos/nhl/svg/BOS_light.svg?season=20252026".into()),
+                ..Team::default()
             }
         );
         assert_eq!((g.away.abbr.as_str(), g.away.score), ("TBL", Some(2)));
@@ -587,6 +590,7 @@ mod tests {
                 abbr: "ASM".into(),
                 score: Some(2),
                 logo: Some("https://crests.football-data.org/548.png".into()),
+                ..Team::default()
             }
         );
         assert_eq!((g.away.abbr.as_str(), g.away.score), ("RCL", Some(1)));
@@ -632,7 +636,7 @@ mod tests {
         assert_eq!(g.status, Status { state: Live, period: Some(3), clock: None, detail: Some("In Progress".into()) });
         assert_eq!(
             g.home,
-            Team { id: "113".into(), name: "Cincinnati Reds".into(), short: Some("Reds".into()), abbr: "CIN".into(), score: Some(0), logo: None }
+            Team { id: "113".into(), name: "Cincinnati Reds".into(), short: Some("Reds".into()), abbr: "CIN".into(), score: Some(0), logo: None, ..Team::default() }
         );
         assert_eq!((g.away.abbr.as_str(), g.away.score), ("DET", Some(4)));
 
