@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::json::{normalize_start, period_of, score_of, shows_clock, text_of};
+use super::read::{normalize_start, period_of, score_of, shows_clock, text_of};
 use super::{AdapterError, FeedLabels};
 use crate::model::{Game, GameState, Status, Team};
 
