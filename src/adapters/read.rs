@@ -21,16 +21,19 @@ pub(crate) fn text_of(value: &Value) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// A score: a number, a numeric string (ESPN's site API), or an object
-/// `{value, displayValue}` (ESPN's partner API). Anything else is no score.
+/// A score: a whole number of at least 0, as a number, a numeric string (ESPN's
+/// site API), or an object `{value, displayValue}` (ESPN's partner API).
+/// Anything else (`"12abc"`, `1e300`, `[1,2]`, `null`, `-5`) is no score; the
+/// diff then keeps a begun game's last good score.
 pub(crate) fn score_of(value: &Value) -> Option<i64> {
-    match value {
+    let score = match value {
         Value::Object(fields) => fields
             .get("value")
             .and_then(integer_of)
             .or_else(|| fields.get("displayValue").and_then(integer_of)),
         other => integer_of(other),
-    }
+    };
+    score.filter(|&s| s >= 0)
 }
 
 /// A whole number from a JSON number (`3`, `3.0`) or a numeric string (`"3"`).
@@ -88,7 +91,8 @@ mod tests {
         assert_eq!(score_of(&json!(4.0)), Some(4));
         assert_eq!(score_of(&json!({"value": 2.0, "displayValue": "2"})), Some(2));
         assert_eq!(score_of(&json!({"displayValue": "5"})), Some(5));
-        for none in [json!(""), json!("W"), json!(2.5), json!(null), json!([1])] {
+        for none in [json!(""), json!("W"), json!(2.5), json!(null), json!([1]), json!("12abc"), json!(1e300),
+            json!([1, 2]), json!(-5), json!("-5"), json!({"value": -1})] {
             assert_eq!(score_of(&none), None, "{none}");
         }
         assert_eq!(period_of(&json!(0)), None);
