@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::model::GameState;
+use crate::model::{GameState, InningHalf, Side, Situation};
 
 /// A JSON value as display text: strings trimmed, numbers and booleans by their
 /// JSON form (so numeric ids become text). Empty strings count as absent: an
@@ -79,10 +79,69 @@ pub(crate) fn utc_text<Tz: chrono::TimeZone>(time: DateTime<Tz>) -> String {
     time.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A count (outs, balls, strikes) of at most `most`; anything else is not shown.
+pub(crate) fn count_of(value: &Value, most: i64) -> Option<u32> {
+    integer_of(value).filter(|n| (0..=most).contains(n)).map(|n| n as u32)
+}
+
+/// The half-inning from the first word of an upstream's text: ESPN's detail
+/// ("Top 9th", "Bot 5th", "Mid 3rd", "End 3rd"), MLB's `inningState` ("Middle").
+pub(crate) fn inning_half(text: &str) -> Option<InningHalf> {
+    let first = text.split_whitespace().next()?.to_ascii_lowercase();
+    Some(match first.as_str() {
+        "top" => InningHalf::Top,
+        "bot" | "bottom" => InningHalf::Bottom,
+        "mid" | "middle" => InningHalf::Middle,
+        "end" => InningHalf::End,
+        _ => return None,
+    })
+}
+
+/// Between two halves of an inning upstreams still send a count and runners
+/// (zeros, or the last batter's): they mean nothing until the next half starts.
+pub(crate) fn clear_count_between_halves(situation: &mut Situation) {
+    if matches!(situation.half, Some(InningHalf::Middle | InningHalf::End)) {
+        situation.outs = None;
+        situation.balls = None;
+        situation.strikes = None;
+        situation.runners = None;
+    }
+}
+
+/// Which side a team id names (upstreams name the team with the ball by its id);
+/// the words `home` and `away` are taken as they are.
+pub(crate) fn side_of(team: &str, home_id: &str, away_id: &str) -> Option<Side> {
+    match team {
+        _ if team == home_id || team.eq_ignore_ascii_case("home") => Some(Side::Home),
+        _ if team == away_id || team.eq_ignore_ascii_case("away") => Some(Side::Away),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn situation_readers() {
+        assert_eq!(count_of(&json!(2), 3), Some(2));
+        assert_eq!(count_of(&json!("3"), 3), Some(3));
+        assert_eq!(count_of(&json!(4), 3), None);
+        assert_eq!(count_of(&json!(-1), 3), None);
+        assert_eq!(inning_half("Middle"), Some(InningHalf::Middle));
+        assert_eq!(inning_half("bottom"), Some(InningHalf::Bottom));
+        assert_eq!(inning_half("Final"), None);
+        assert_eq!(side_of("12", "5", "12"), Some(Side::Away));
+        assert_eq!(side_of("HOME", "5", "12"), Some(Side::Home));
+        assert_eq!(side_of("7", "5", "12"), None);
+        let mut between = Situation { half: Some(InningHalf::End), outs: Some(0), balls: Some(0), ..Situation::default() };
+        clear_count_between_halves(&mut between);
+        assert_eq!(between, Situation { half: Some(InningHalf::End), ..Situation::default() });
+        let mut top = Situation { half: Some(InningHalf::Top), outs: Some(1), ..Situation::default() };
+        clear_count_between_halves(&mut top);
+        assert_eq!(top.outs, Some(1));
+    }
 
     #[test]
     fn single_value_readers() {

@@ -18,7 +18,10 @@
 
 use serde_json::Value;
 
-use super::read::{integer_of, normalize_start, period_of, score_of, shows_clock, text_of};
+use super::read::{
+    clear_count_between_halves, count_of, inning_half, integer_of, normalize_start, period_of, score_of, shows_clock,
+    side_of, text_of,
+};
 use super::{AdapterError, FeedLabels};
 use crate::model::{Game, GameState, InningHalf, Runners, Shootout, Side, Situation, Status, Team};
 
@@ -155,9 +158,9 @@ fn shootout_of(home: &Value, away: &Value, state: GameState) -> Option<Shootout>
 
 /// `competitions[0].situation` while the game is on. Baseball: the half-inning
 /// (from ESPN's own detail, "Top 9th", "Bot 5th", "Mid 3rd", "End 3rd"), and, in
-/// a top or bottom half, outs, count and runners (between halves ESPN's zeros
-/// mean nothing). American football: possession (a team id), down and distance,
-/// red zone. Basketball and hockey situations carry only a last play: nothing.
+/// a top or bottom half, outs, count and runners. American football: possession
+/// (a team id), down and distance, red zone. Basketball and hockey situations
+/// carry only a last play: nothing.
 fn situation_of(
     situation: &Value,
     labels: &FeedLabels,
@@ -165,48 +168,26 @@ fn situation_of(
     home: &Value,
     away: &Value,
 ) -> Option<Situation> {
-    let count = |key: &str, most: i64| {
-        situation.get(key).and_then(integer_of).filter(|n| (0..=most).contains(n)).map(|n| n as u32)
-    };
+    let count = |key: &str, most: i64| situation.get(key).and_then(|v| count_of(v, most));
     let mut read = Situation::default();
     if labels.sport == "baseball" {
         read.half = detail.and_then(inning_half);
-        if matches!(read.half, Some(InningHalf::Top | InningHalf::Bottom)) {
-            read.outs = count("outs", 3);
-            read.balls = count("balls", 4);
-            read.strikes = count("strikes", 3);
-            let base = |key: &str| situation.get(key).and_then(Value::as_bool);
-            if let (Some(first), Some(second), Some(third)) = (base("onFirst"), base("onSecond"), base("onThird")) {
-                read.runners = Some(Runners { first, second, third });
-            }
+        read.outs = count("outs", 3);
+        read.balls = count("balls", 4);
+        read.strikes = count("strikes", 3);
+        let base = |key: &str| situation.get(key).and_then(Value::as_bool);
+        if let (Some(first), Some(second), Some(third)) = (base("onFirst"), base("onSecond"), base("onThird")) {
+            read.runners = Some(Runners { first, second, third });
         }
+        clear_count_between_halves(&mut read);
     }
-    let team_id = |c: &Value| c.get("id").or_else(|| c.pointer("/team/id")).and_then(text_of);
-    read.possession = situation.get("possession").and_then(text_of).and_then(|id| {
-        if team_id(home).as_deref() == Some(id.as_str()) {
-            Some(Side::Home)
-        } else if team_id(away).as_deref() == Some(id.as_str()) {
-            Some(Side::Away)
-        } else {
-            None
-        }
-    });
+    let team_id = |c: &Value| c.get("id").or_else(|| c.pointer("/team/id")).and_then(text_of).unwrap_or_default();
+    read.possession =
+        situation.get("possession").and_then(text_of).and_then(|id| side_of(&id, &team_id(home), &team_id(away)));
     read.down_distance = situation.get("downDistanceText").and_then(text_of);
     // ESPN sends `isRedZone: false` between drives too; it means something only beside a down.
     read.red_zone = situation.get("isRedZone").and_then(Value::as_bool).filter(|_| read.down_distance.is_some());
     read.non_empty()
-}
-
-/// The half-inning from the first word of ESPN's baseball detail.
-fn inning_half(detail: &str) -> Option<InningHalf> {
-    let first = detail.split_whitespace().next()?.to_ascii_lowercase();
-    Some(match first.as_str() {
-        "top" => InningHalf::Top,
-        "bot" | "bottom" => InningHalf::Bottom,
-        "mid" | "middle" => InningHalf::Middle,
-        "end" => InningHalf::End,
-        _ => return None,
-    })
 }
 
 fn read_team(competitor: &Value, state: GameState) -> Result<Team, String> {

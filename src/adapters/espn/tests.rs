@@ -587,6 +587,7 @@ fn baseball_half_innings_outs_count_and_runners() {
 
 #[test]
 fn inning_halves_from_espn_details() {
+    use crate::adapters::read::inning_half;
     for (detail, half) in [
         ("Top 9th", Some(InningHalf::Top)),
         ("Bot 5th", Some(InningHalf::Bottom)),
