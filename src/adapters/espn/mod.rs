@@ -23,7 +23,7 @@ use super::read::{
     side_of, text_of,
 };
 use super::{AdapterError, FeedLabels};
-use crate::model::{Game, GameState, InningHalf, Runners, Shootout, Side, Situation, Status, Team};
+use crate::model::{Game, GameState, Runners, Shootout, Side, Situation, Status, Team};
 
 /// Reads a scoreboard body into games.
 ///

@@ -3,6 +3,7 @@
 use super::*;
 use crate::adapters::{Adapter, AdapterKind};
 use crate::diff::{changes_between, Change};
+use crate::model::InningHalf;
 use serde_json::json;
 use GameState::*;
 
