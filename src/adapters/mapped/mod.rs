@@ -17,6 +17,12 @@ use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod extras;
+mod rules;
+
+pub use extras::SituationMapping;
+pub use rules::StateRule;
+
 use super::read::{integer_of, normalize_start, period_of, score_of, shows_clock, text_of, utc_text};
 use super::{AdapterError, FeedLabels};
 use crate::model::{Game, GameState, Status, Team};
@@ -36,14 +42,29 @@ pub struct JsonMapping {
     pub start_format: StartFormat,
     pub state: String,
     /// Upstream state value (as text: `2`, `true` and `"LIVE"` all read as keys) → model state word.
+    #[serde(default)]
     pub states: BTreeMap<String, String>,
     /// What a value missing from `states` becomes (default `scheduled`, which shows no score).
     pub states_default: Option<String>,
+    /// `[[mapping.state_rules]]`: state from several fields, checked in order before `states`.
+    #[serde(default)]
+    pub state_rules: Vec<StateRule>,
     pub period: Option<String>,
     pub clock: Option<String>,
     #[serde(default)]
     pub clock_format: ClockFormat,
     pub detail: Option<String>,
+    /// A game-level value naming the winner, looked up in `winner_values`.
+    pub winner: Option<String>,
+    /// Upstream winner value → `home` or `away` (football-data's `HOME_TEAM` → home).
+    #[serde(default)]
+    pub winner_values: BTreeMap<String, String>,
+    /// With no winner value or flag: a final game's higher score wins (not for sports with draws).
+    #[serde(default)]
+    pub winner_from_score: bool,
+    pub series: Option<String>,
+    pub note: Option<String>,
+    pub situation: Option<SituationMapping>,
     pub home: TeamMapping,
     pub away: TeamMapping,
 }
@@ -58,6 +79,13 @@ pub struct TeamMapping {
     pub short: Option<String>,
     pub score: Option<String>,
     pub logo: Option<String>,
+    pub rank: Option<String>,
+    /// Text ("45-20") or an object of `wins`, `losses` and maybe `ties`/`otLosses`.
+    pub record: Option<String>,
+    /// A boolean: `true` for the team that won.
+    pub winner: Option<String>,
+    /// This team's goals in a penalty shootout.
+    pub shootout: Option<String>,
 }
 
 /// How the value at `start` encodes the start time.
@@ -94,12 +122,26 @@ impl JsonMapping {
                 problems.push((key, message));
             }
         }
-        if self.states.is_empty() {
+        if self.states.is_empty() && self.state_rules.is_empty() {
             problems.push((
                 "states".to_string(),
                 "map at least one upstream state value to a state; otherwise every game is `states_default`".to_string(),
             ));
         }
+        for (index, rule) in self.state_rules.iter().enumerate() {
+            if GameState::parse(&rule.state).is_none() {
+                problems.push((format!("state_rules.{index}.state"), not_a_state(&rule.state)));
+            }
+            if rule.when.is_empty() {
+                problems.push((format!("state_rules.{index}.when"), "give at least one `\"/pointer\" = value`".to_string()));
+            }
+            for pointer in rule.when.keys() {
+                if let Some(message) = pointer_problem(pointer) {
+                    problems.push((format!("state_rules.{index}.when.{}", toml_key(pointer)), message));
+                }
+            }
+        }
+        problems.extend(extras::winner_values_problems(&self.winner_values, toml_key));
         for (upstream, word) in &self.states {
             if GameState::parse(word).is_none() {
                 problems.push((format!("states.{}", toml_key(upstream)), not_a_state(word)));
@@ -125,16 +167,32 @@ impl JsonMapping {
             ("period", &self.period),
             ("clock", &self.clock),
             ("detail", &self.detail),
+            ("winner", &self.winner),
+            ("series", &self.series),
+            ("note", &self.note),
         ] {
             if let Some(p) = pointer {
                 all.push((key.into(), p));
+            }
+        }
+        if let Some(situation) = &self.situation {
+            for (key, pointer) in situation.pointers() {
+                all.push((format!("situation.{key}"), pointer));
             }
         }
         for (side, team) in [("home", &self.home), ("away", &self.away)] {
             all.push((format!("{side}.id"), &team.id));
             all.push((format!("{side}.name"), &team.name));
             all.push((format!("{side}.abbr"), &team.abbr));
-            for (key, pointer) in [("short", &team.short), ("score", &team.score), ("logo", &team.logo)] {
+            for (key, pointer) in [
+                ("short", &team.short),
+                ("score", &team.score),
+                ("logo", &team.logo),
+                ("rank", &team.rank),
+                ("record", &team.record),
+                ("winner", &team.winner),
+                ("shootout", &team.shootout),
+            ] {
                 if let Some(p) = pointer {
                     all.push((format!("{side}.{key}"), p));
                 }
@@ -242,8 +300,10 @@ fn read_game(
     unknown: &mut Vec<String>,
 ) -> Result<Game, String> {
     let id = required_text(game, &mapping.id)?;
-    let upstream_state = required_text(game, &mapping.state)?;
-    let state = mapping.state_of(&upstream_state, unknown);
+    let state = match rules::state_by_rules(&mapping.state_rules, game) {
+        Some(state) => state,
+        None => mapping.state_of(&required_text(game, &mapping.state)?, unknown),
+    };
 
     let start = mapping.start.as_deref().and_then(|p| game.pointer(p)).and_then(|v| {
         let start = match mapping.start_format {
@@ -274,7 +334,7 @@ fn read_game(
         .and_then(period_of)
         .filter(|_| state.has_score());
 
-    Ok(Game {
+    let mut read = Game {
         id: Game::make_id(&labels.feed, &id),
         feed: labels.feed.clone(),
         league: labels.league.clone(),
@@ -283,9 +343,10 @@ fn read_game(
         status: Status { state, period, clock, detail: optional_text(game, mapping.detail.as_deref()) },
         home: read_team(&mapping.home, game, state).map_err(|why| format!("home {why}"))?,
         away: read_team(&mapping.away, game, state).map_err(|why| format!("away {why}"))?,
-        updated: None,
         ..Game::default()
-    })
+    };
+    extras::fill(mapping, game, &mut read);
+    Ok(read)
 }
 
 fn read_team(mapping: &TeamMapping, game: &Value, state: GameState) -> Result<Team, String> {

@@ -2,6 +2,7 @@
 //! in feeds/examples on a real recorded response of its upstream.
 
 use super::*;
+use crate::model::{InningHalf, Runners, Shootout, Side, Situation};
 use crate::adapters::{Adapter, AdapterKind};
 use serde_json::json;
 use GameState::*;
@@ -94,7 +95,7 @@ fn nba_cdn_example_reads_live_and_final_games() {
     // teamId is a number in this API: ids are text in the model.
     assert_eq!(
         g.home,
-        Team { id: "1610612744".into(), name: "Warriors".into(), short: None, abbr: "GSW".into(), score: Some(39), logo: None, ..Team::default() }
+        Team { id: "1610612744".into(), name: "Warriors".into(), short: None, abbr: "GSW".into(), score: Some(39), logo: None, rank: None, record: Some("0-2".into()) }
     );
     assert_eq!((g.away.abbr.as_str(), g.away.score), ("SAC", Some(30)));
 
@@ -220,7 +221,7 @@ fn mlb_example_reads_the_first_date() {
     assert_eq!(g.status, Status { state: Live, period: Some(3), clock: None, detail: Some("In Progress".into()) });
     assert_eq!(
         g.home,
-        Team { id: "113".into(), name: "Cincinnati Reds".into(), short: Some("Reds".into()), abbr: "CIN".into(), score: Some(0), logo: None, ..Team::default() }
+        Team { id: "113".into(), name: "Cincinnati Reds".into(), short: Some("Reds".into()), abbr: "CIN".into(), score: Some(0), logo: None, rank: None, record: Some("16-9".into()) }
     );
     assert_eq!((g.away.abbr.as_str(), g.away.score), ("DET", Some(4)));
 
@@ -421,4 +422,214 @@ fn through_the_adapter_bad_bodies_are_bad_polls() {
     assert!(matches!(adapter.parse(&body[..body.len() - 10]), Err(AdapterError::NotJson(_))));
     assert!(matches!(adapter.parse(br#"{"foo":1}"#), Err(AdapterError::Shape(_))));
     assert_eq!(adapter.parse(&body).unwrap().len(), 3);
+}
+
+#[test]
+fn nba_cdn_example_reads_series_note_winner_and_half_time() {
+    let (table, mapping) = example("nba-cdn.toml");
+    let body = fixture("nba-cdn-todaysscoreboard.json");
+    let games = parse_ok(&mapping, &labels_of(&table), &body);
+    let g = game(&games, "0042200163");
+    assert_eq!((g.series.as_deref(), g.note.as_deref(), g.winner), (Some("SAC leads 2-0"), Some("Game 3"), None));
+    assert_eq!(g.away.record.as_deref(), Some("2-0"));
+    let fin = game(&games, "0042200123");
+    assert_eq!((fin.series.as_deref(), fin.winner), (Some("PHI leads 3-0"), Some(Side::Away)), "PHI won 102-97 away");
+    assert!(games.iter().all(|g| g.situation.is_none() && g.shootout.is_none()));
+
+    // The recording has no game at half time: one of its live games is put there.
+    let mut at_half = body.clone();
+    at_half["scoreboard"]["games"][0]["gameStatusText"] = json!("Half");
+    let games = parse_ok(&mapping, &labels_of(&table), &at_half);
+    assert_eq!(game(&games, "0042200163").status.state, Break);
+    assert_eq!(game(&games, "0042200173").status.state, Live);
+}
+
+#[test]
+fn nhl_example_reads_winners_intermissions_and_postponements() {
+    let (table, mapping) = example("nhl-api-web.toml");
+    let games = parse_ok(&mapping, &labels_of(&table), &fixture("nhl-apiweb-score-2026-04-11.json"));
+    // Every game of the day is final and decided, in regulation, overtime or a shootout.
+    assert!(games.iter().all(|g| g.winner.is_some()));
+    assert_eq!(game(&games, "2025021261").winner, Some(Side::Away), "BOS 1 - TBL 2");
+    assert_eq!(game(&games, "2025021275").winner, Some(Side::Away), "the shootout, 3-4");
+
+    let live = fixture("nhl-apiweb-one-live-game-object.json");
+    let state_of = |game: Value| parse_ok(&mapping, &labels_of(&table), &json!({ "games": [game] }))[0].status.state;
+    assert_eq!(state_of(live.clone()), Live);
+    let mut intermission = live.clone();
+    intermission["clock"]["inIntermission"] = json!(true);
+    assert_eq!(state_of(intermission), Break);
+    let mut postponed = live.clone();
+    postponed["gameState"] = json!("FUT");
+    postponed["gameScheduleState"] = json!("PPD");
+    assert_eq!(state_of(postponed), Postponed);
+    let mut canceled = live;
+    canceled["gameState"] = json!("FUT");
+    canceled["gameScheduleState"] = json!("CNCL");
+    assert_eq!(state_of(canceled), Canceled);
+}
+
+#[test]
+fn mlb_example_reads_half_innings_counts_runners_and_records() {
+    let (table, mapping) = example("mlb-statsapi.toml");
+    let games = parse_ok(&mapping, &labels_of(&table), &fixture("mlb-statsapi-schedule-linescore.json"));
+    let situation = |id: &str| game(&games, id).situation.clone();
+    assert_eq!(
+        situation("824529"),
+        Some(Situation {
+            half: Some(InningHalf::Bottom),
+            outs: Some(2),
+            balls: Some(0),
+            strikes: Some(2),
+            runners: Some(Runners::default()),
+            ..Situation::default()
+        })
+    );
+    assert_eq!(situation("822827").and_then(|s| s.runners), Some(Runners { first: true, second: true, third: false }));
+    assert_eq!(situation("824854").and_then(|s| s.runners), Some(Runners { first: true, second: false, third: false }));
+    // Middle of the 3rd: only the half, MLB's three outs of the finished half are not shown.
+    assert_eq!(situation("822992"), Some(Situation { half: Some(InningHalf::Middle), ..Situation::default() }));
+    // Pre-Game and Warmup carry a line score, but the game is not on: no situation.
+    assert_eq!(situation("824204"), None);
+    assert_eq!(games.iter().filter(|g| g.situation.is_some()).count(), 9);
+    assert!(games.iter().all(|g| g.winner.is_none()), "no game is final");
+    assert_eq!(game(&games, "823962").away.record.as_deref().map(|r| r.split('-').count()), Some(2));
+
+    // A final game names its winner with `isWinner`.
+    let mut body = fixture("mlb-statsapi-schedule-linescore.json");
+    let first = &mut body["dates"][0]["games"][0];
+    first["status"]["codedGameState"] = json!("F");
+    first["teams"]["away"]["isWinner"] = json!(true);
+    first["teams"]["home"]["isWinner"] = json!(false);
+    let games = parse_ok(&mapping, &labels_of(&table), &body);
+    assert_eq!((game(&games, "824529").winner, game(&games, "824529").situation.as_ref()), (Some(Side::Away), None));
+}
+
+#[test]
+fn football_data_example_reads_winners_draws_and_shootouts() {
+    let (table, mapping) = example("football-data.toml");
+    let body = fixture("football-data-v4-matches-trimmed.json");
+    let games = parse_ok(&mapping, &labels_of(&table), &body);
+    assert_eq!(game(&games, "559682").winner, Some(Side::Home), "HOME_TEAM");
+    assert!(games.iter().all(|g| g.shootout.is_none()));
+
+    // football-data's documented shape after penalties (none in the recording).
+    let mut cup = body["matches"][0].clone();
+    cup["score"] = json!({"winner": "AWAY_TEAM", "duration": "PENALTY_SHOOTOUT",
+        "fullTime": {"home": 1, "away": 1}, "penalties": {"home": 3, "away": 4}});
+    let mut draw = body["matches"][1].clone();
+    draw["score"] = json!({"winner": "DRAW", "duration": "REGULAR", "fullTime": {"home": 0, "away": 0}});
+    let games = parse_ok(&mapping, &labels_of(&table), &json!({ "matches": [cup, draw] }));
+    assert_eq!((games[0].shootout, games[0].winner), (Some(Shootout { home: 3, away: 4 }), Some(Side::Away)));
+    assert_eq!((games[1].shootout, games[1].winner), (None, None));
+}
+
+#[test]
+fn every_new_key_reads_its_field() {
+    let mapping = tiny(
+        r#"
+winner = "/w"
+series = "/ser"
+note = "/n"
+[winner_values]
+H = "home"
+[situation]
+possession = "/pos"
+down_distance = "/dd"
+red_zone = "/rz"
+half = "/half"
+outs = "/outs"
+first = "/on/1"
+second = "/on/2"
+third = "/on/3"
+"#,
+    );
+    let mut mapping = mapping;
+    mapping.home.rank = Some("/h/rank".into());
+    mapping.home.record = Some("/h/rec".into());
+    mapping.away.record = Some("/a/rec".into());
+    mapping.home.shootout = Some("/h/so".into());
+    mapping.away.shootout = Some("/a/so".into());
+    assert_eq!(mapping.validate(), vec![]);
+    let mut live = tiny_game(json!(1), json!(2));
+    live["ser"] = json!("Series tied 1-1");
+    live["n"] = json!("Game 2");
+    live["pos"] = json!(9);
+    live["dd"] = json!("3rd & 7 at NE 35");
+    live["rz"] = json!(false);
+    live["half"] = json!("top");
+    live["outs"] = json!(2);
+    live["on"] = json!({"1": {"id": 5}, "2": null, "3": true});
+    live["h"]["rank"] = json!(5);
+    live["h"]["rec"] = json!({"wins": 45, "losses": 20, "otLosses": 3});
+    live["a"]["rec"] = json!("10-3");
+    let g = &parse_ok(&mapping, &labels(), &json!({"data": {"list": [live.clone()]}}))[0];
+    assert_eq!(
+        g.situation,
+        Some(Situation {
+            half: Some(InningHalf::Top),
+            outs: Some(2),
+            runners: Some(Runners { first: true, second: false, third: true }),
+            possession: Some(Side::Away),
+            down_distance: Some("3rd & 7 at NE 35".into()),
+            red_zone: Some(false),
+            ..Situation::default()
+        })
+    );
+    assert_eq!((g.series.as_deref(), g.note.as_deref()), (Some("Series tied 1-1"), Some("Game 2")));
+    assert_eq!((g.home.rank, g.home.record.as_deref(), g.away.record.as_deref()), (Some(5), Some("45-20-3"), Some("10-3")));
+    assert_eq!(g.winner, None, "not final");
+
+    let mut fin = live;
+    fin["st"] = json!(3);
+    fin["w"] = json!("H");
+    fin["h"]["so"] = json!(5);
+    fin["a"]["so"] = json!("4");
+    fin["h"]["rank"] = json!(99);
+    let g = &parse_ok(&mapping, &labels(), &json!({"data": {"list": [fin]}}))[0];
+    assert_eq!((g.winner, g.shootout, g.situation.as_ref(), g.home.rank), (Some(Side::Home), Some(Shootout { home: 5, away: 4 }), None, None));
+}
+
+#[test]
+fn state_rules_come_before_the_states_table_and_are_validated() {
+    let mapping = tiny(
+        r#"
+[[state_rules]]
+when = { "/st" = 2, "/d" = "Half" }
+state = "break"
+[[state_rules]]
+when = { "/susp" = true }
+state = "delayed"
+"#,
+    );
+    let mut half = tiny_game(json!(1), json!(2));
+    half["d"] = json!("Half");
+    let mut suspended = tiny_game(json!(2), json!(2));
+    suspended["susp"] = json!(true);
+    // A rule may decide a game whose state field is missing.
+    suspended.as_object_mut().unwrap().remove("st");
+    let playing = tiny_game(json!(3), json!(2));
+    let games = parse_ok(&mapping, &labels(), &json!({"data": {"list": [half, suspended, playing]}}));
+    let states: Vec<GameState> = games.iter().map(|g| g.status.state).collect();
+    assert_eq!(states, [Break, Delayed, Live]);
+
+    let mut bad = tiny(
+        r#"
+[[state_rules]]
+when = { "st" = 2 }
+state = "paused"
+[[state_rules]]
+when = {}
+state = "live"
+[winner_values]
+X = "visitor"
+"#,
+    );
+    let keys: Vec<String> = bad.validate().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["state_rules.0.state", "state_rules.0.when.\"st\"", "state_rules.1.when", "winner_values.\"X\""]);
+    // With rules, an empty `states` table is fine; with neither, it is a problem.
+    bad.states.clear();
+    assert!(!bad.validate().iter().any(|(k, _)| k == "states"));
+    bad.state_rules.clear();
+    assert!(bad.validate().iter().any(|(k, _)| k == "states"));
 }
