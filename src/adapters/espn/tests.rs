@@ -629,6 +629,15 @@ fn american_football_possession_down_distance_and_red_zone() {
             ..Situation::default()
         })
     );
+    // At half time the first half's last down no longer applies; at the end of the
+    // first quarter the drive goes on, so the situation stays.
+    let mut at_half = body.clone();
+    at_half["events"][0]["status"]["type"] = json!({"name": "STATUS_HALFTIME", "state": "in", "completed": false, "shortDetail": "Halftime"});
+    let games = parse(&labels("espn-nfl", "nfl", "football"), &at_half, &mut Vec::new()).unwrap();
+    assert_eq!((game(&games, "401671854").status.state, game(&games, "401671854").situation.as_ref()), (Break, None));
+    at_half["events"][0]["status"]["type"] = json!({"name": "STATUS_END_PERIOD", "state": "in", "completed": false, "shortDetail": "End of 1st"});
+    let games = parse(&labels("espn-nfl", "nfl", "football"), &at_half, &mut Vec::new()).unwrap();
+    assert_eq!(game(&games, "401671854").situation.as_ref().and_then(|s| s.possession), Some(Side::Away));
     // Between drives ESPN drops the possession and the down: nothing stale is shown.
     body["events"][0]["competitions"][0]["situation"] = json!({"yardLine": 65, "distance": -1, "isRedZone": false, "homeTimeouts": 3, "awayTimeouts": 2});
     let games = parse(&labels("espn-nfl", "nfl", "football"), &body, &mut Vec::new()).unwrap();
