@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, FeedConfig};
-use crate::diff::{Change, Event, FeedDiff};
+use crate::diff::{Event, FeedDiff};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
 use crate::server::{self, guards::ConnectionGate, tls::CertStore, Readiness, ServerContext};
@@ -76,8 +76,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
             }
             readiness.has_data.store(true, Ordering::Relaxed);
             Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+                .with_ring_max_bytes(limits.ring_max_bytes)
         }
-        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age),
+        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+            .with_ring_max_bytes(limits.ring_max_bytes),
     });
     retire_unconfigured_feeds(&hub, &mut seeds, &config.feeds);
     let health = HealthBoard::default();
@@ -103,6 +105,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
     let saver = config.state_dir.clone().map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
+    report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
@@ -228,15 +231,7 @@ fn count_events(events: &[Event]) {
         match event {
             Event::Update { changes, .. } => {
                 for change in changes {
-                    let kind = match change {
-                        Change::Added => "added",
-                        Change::Score => "score",
-                        Change::Status => "status",
-                        Change::Period => "period",
-                        Change::Clock => "clock",
-                        Change::Teams => "teams",
-                    };
-                    metrics::counter!(telemetry::EVENTS, "kind" => kind).increment(1);
+                    metrics::counter!(telemetry::EVENTS, "kind" => change.name()).increment(1);
                 }
             }
             Event::Remove { .. } => metrics::counter!(telemetry::EVENTS, "kind" => "remove").increment(1),
@@ -403,6 +398,7 @@ impl Supervisor {
             }
         }
         self.config.feeds = new.feeds;
+        report_ignored_feed_files(&new.ignored_feed_files);
         metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
         let summary = if summary.is_empty() { "no feed changed".to_string() } else { summary.join(" ") };
         tracing::info!(feeds = self.config.feeds.len(), changes = %summary, "configuration reloaded");
@@ -487,4 +483,13 @@ impl Running {
             tracing::error!("shutdown took longer than 15s; exiting anyway");
         }
     }
+}
+
+/// Warns about each `*.toml` entry of the feeds directory that is not a feed
+/// file (its feed, if it had one, is not polled) and sets the gauge.
+fn report_ignored_feed_files(ignored: &[config::ConfigError]) {
+    for problem in ignored {
+        tracing::warn!(%problem, "feed file ignored");
+    }
+    metrics::gauge!(telemetry::FEED_FILES_IGNORED).set(ignored.len() as f64);
 }
