@@ -65,6 +65,7 @@ fn register_at_zero() {
         metrics::counter!(BYTES_SENT, &labels).increment(0);
     }
     metrics::gauge!(HTTP_CONNECTIONS_OPEN).increment(0.0);
+    metrics::gauge!(FEED_FILES_IGNORED).increment(0.0);
     for kind in ["all", "league", "feed", "game", "team"] {
         metrics::gauge!(SUBSCRIPTIONS, "kind" => kind).increment(0.0);
     }
@@ -78,7 +79,8 @@ fn register_at_zero() {
     for guard in ["origin", "per_ip", "max_connections"] {
         metrics::counter!(GUARD_REJECTIONS, "guard" => guard).increment(0);
     }
-    for kind in ["added", "score", "status", "period", "clock", "teams", "remove"] {
+    // Change kinds as `diff::Change::name` spells them, and removals.
+    for kind in ["added", "score", "status", "period", "clock", "teams", "winner", "shootout", "situation", "series", "note", "remove"] {
         metrics::counter!(EVENTS, "kind" => kind).increment(0);
     }
     for result in ["ok", "error"] {
@@ -94,6 +96,8 @@ pub fn register_feed(feed: &str) {
         metrics::counter!(POLLS, "feed" => feed.clone(), "outcome" => outcome).increment(0);
     }
     metrics::counter!(UPSTREAM_BYTES, "feed" => feed.clone()).increment(0);
+    metrics::counter!(REDIRECTS_REFUSED, "feed" => feed.clone()).increment(0);
+    metrics::counter!(UNREADABLE_SCORES, "feed" => feed.clone()).increment(0);
     metrics::gauge!(FEED_STALE, "feed" => feed.clone()).increment(0.0);
     metrics::gauge!(FEED_GAMES, "feed" => feed.clone()).increment(0.0);
     let _ = metrics::histogram!(POLL_DURATION, "feed" => feed);
