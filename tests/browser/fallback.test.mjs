@@ -33,7 +33,7 @@ async function serviceHas(score) {
 }
 const homeScore = (page, score, timeout) => page.waitForFunction(([id, score]) => {
   for (const li of document.getElementById('t').shadowRoot.querySelectorAll('.ls:not([inert]) li')) {
-    if (li._g?.id === id) return li.querySelector('.home .sc').textContent === String(score);
+    if (li.dataset.id === id) return li.querySelector('.home .sc').textContent === String(score);
   }
 }, [LIVE_ID, score], { timeout, polling: 50 });
 /** The JSON objects of the `data:` lines in what the service answered on one /sse request. */
