@@ -31,6 +31,9 @@ const result = await esbuild.build({
   target,
   legalComments: 'none',
   banner: { js: '/*! <score-ticker>: scoreticker\'s live scores widget. No dependencies. MIT. Source: web/src, guide: web/README.md */' },
+  // Property names used only between this folder's modules, shortened like #private names. Never
+  // list a name the server sends, an event carries or the DOM has: it would be renamed there too.
+  mangleProps: /^(reconnectNow|retopic|onStatus|onGames|onTopicsChanged|lastHeard|locale|time|number|ordinal|runners|text|install|html|previous)$/,
   plugins: [minifiedCss],
   write: false,
   logLevel: 'warning',

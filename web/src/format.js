@@ -7,7 +7,7 @@ const STRINGS = {
     connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', updated: 'last updated',
     final: 'Final', overtime: 'OT', break: 'Break', postponed: 'Postponed', delayed: 'Delayed', canceled: 'Canceled',
     none: 'No games right now', winner: 'winner', possession: 'has possession', rank: 'No.',
-    pens: 'pens', out: 'out', outs: 'out', top: 'Top', bottom: 'Bottom', middle: 'Mid', end: 'End',
+    pens: 'pens', outs: 'out', top: 'Top', bottom: 'Bottom', middle: 'Mid', end: 'End',
     bases: ['third', 'second', 'first'], runners: 'Runners on', empty: 'Bases empty',
   },
   es: {
@@ -15,7 +15,7 @@ const STRINGS = {
     connecting: 'Conectando…', live: 'En directo', reconnecting: 'Reconectando…', offline: 'Sin conexión', updated: 'actualizado',
     final: 'Final', overtime: 'Prórroga', break: 'Descanso', postponed: 'Aplazado', delayed: 'Retrasado', canceled: 'Cancelado',
     none: 'No hay partidos ahora', winner: 'ganador', possession: 'con posesión', rank: 'n.º',
-    pens: 'pen.', out: 'out', outs: 'outs', top: 'Alta', bottom: 'Baja', middle: 'Mitad', end: 'Fin',
+    pens: 'pen.', outs: 'outs', top: 'Alta', bottom: 'Baja', middle: 'Mitad', end: 'Fin',
     bases: ['tercera', 'segunda', 'primera'], runners: 'Corredores en', empty: 'Bases vacías',
   },
 };
@@ -89,7 +89,7 @@ export class Formatter {
     const text = this.text, { clock, period } = game.status, half = game.situation?.half, regulation = REGULATION_PERIODS[game.sport];
     if (half && period) {
       // Baseball: "▲7 · 2 out", read as "Top 7th, 2 out".
-      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.number(outs)} ${outs === 1 ? text.out : text.outs}` : '';
+      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.number(outs)} ${outs === 1 ? 'out' : text.outs}` : '';
       return spoken((HALF_ARROWS[half] || text[half] + ' ') + period + outsText, `${text[half]} ${this.ordinal(period)}${outsText && ',' + outsText.slice(2)}`);
     }
     // Soccer's clock (86') says the half by itself; later periods of other sports are overtime ("2OT").
