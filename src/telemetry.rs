@@ -24,6 +24,7 @@ pub const UPSTREAM_BYTES: &str = "scoreticker_upstream_bytes_total";
 pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
+pub const UNREADABLE_SCORES: &str = "scoreticker_unreadable_scores_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
 
@@ -68,7 +69,8 @@ fn describe() {
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
-    describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
+    describe_counter!(EVENTS, "Events emitted by the diff, by change kind (added, score, status, period, clock, teams, winner, shootout, situation, series, note) and remove.");
+    describe_counter!(UNREADABLE_SCORES, "Polled scores of begun games that were unreadable or impossible (kept at the last good value), by feed.");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
 }

@@ -6,14 +6,15 @@
 //! poll; it never becomes an empty scoreboard.
 
 pub mod espn;
-pub mod json;
+pub mod mapped;
+pub mod read;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::model::Game;
 
-pub use json::JsonMapping;
+pub use mapped::JsonMapping;
 
 /// What a feed's config says about itself that ends up in every game.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Adapter {
         let mut unknown = Vec::new();
         let games = match &self.kind {
             AdapterKind::Espn => espn::parse(&self.labels, &value, &mut unknown)?,
-            AdapterKind::Json(mapping) => json::parse(mapping, &self.labels, &value, &mut unknown)?,
+            AdapterKind::Json(mapping) => mapped::parse(mapping, &self.labels, &value, &mut unknown)?,
         };
         self.warn_unknown(unknown);
         Ok(games)
