@@ -11,6 +11,13 @@ const output = path.join(here, '..', 'ticker.js');
 // The browsers web/README.md supports: the output keeps their syntax, no down-levelling.
 const target = ['chrome111', 'firefox113', 'safari16.4'];
 
+// Property names used only between this folder's modules, shortened like #private names. Each is
+// camelCase, which no name of the protocol is (it is snake_case): a name the server sends or an
+// event carries must never be listed, or it would be renamed there too.
+const INTERNAL_PROPERTIES = ['reconnectNow', 'refreshTopics', 'onStatus', 'onGames', 'onTopicsChanged', 'lastHeard', 'localeTag',
+  'timeOfDay', 'formatNumber', 'ordinalOf', 'runnersOnBase', 'uiText', 'renderedHtml', 'previousGame', 'defineAs'];
+for (const name of INTERNAL_PROPERTIES) if (!/[a-z][A-Z]/.test(name)) throw new Error(`${name}: internal property names are camelCase`);
+
 /** `import css from './styles.css'` gives the stylesheet's minified text. */
 const minifiedCss = {
   name: 'minified-css',
@@ -31,9 +38,7 @@ const result = await esbuild.build({
   target,
   legalComments: 'none',
   banner: { js: '/*! <score-ticker>: scoreticker\'s live scores widget. No dependencies. MIT. Source: web/src, guide: web/README.md */' },
-  // Property names used only between this folder's modules, shortened like #private names. Never
-  // list a name the server sends, an event carries or the DOM has: it would be renamed there too.
-  mangleProps: /^(reconnectNow|retopic|onStatus|onGames|onTopicsChanged|lastHeard|locale|time|number|ordinal|runners|text|install|html|previous)$/,
+  mangleProps: new RegExp(`^(${INTERNAL_PROPERTIES.join('|')})$`),
   plugins: [minifiedCss],
   write: false,
   logLevel: 'warning',

@@ -84,14 +84,14 @@ class Connection {
 
   add(listener) {
     this.#listeners.add(listener);
-    this.retopic();
+    this.refreshTopics();
     if (!this.#socket && !this.#stream && !this.#retryTimer) this.#open();
     listener.onStatus();
   }
 
   remove(listener) {
     this.#listeners.delete(listener);
-    if (this.#listeners.size) return this.retopic();
+    if (this.#listeners.size) return this.refreshTopics();
     // Deferred, so that an element moved in the DOM (removed, then added) keeps the socket.
     setTimeout(() => {
       if (this.#listeners.size) return;
@@ -116,7 +116,7 @@ class Connection {
   }
 
   /** Recomputes the topics from the listeners and (un)subscribes the difference. */
-  retopic() {
+  refreshTopics() {
     const wanted = new Set();
     this.#listeners.forEach(l => l.topics.forEach(t => wanted.add(t)));
     const added = [...wanted].filter(t => !this.topics.has(t)), removed = [...this.topics].filter(t => !wanted.has(t));
@@ -298,7 +298,7 @@ class Connection {
       else if (event.type === 'remove') this.games.delete(id);
       else continue;
       this.#advance(event.seq);
-      applied.push({ game: event.game || previous?.game, changes: event.changes || ['removed'], previous: previous?.game, removed: event.type === 'remove' });
+      applied.push({ game: event.game || previous?.game, changes: event.changes || ['removed'], previousGame: previous?.game, removed: event.type === 'remove' });
     }
     if (applied.length) this.#listeners.forEach(l => l.onGames(applied));
   }

@@ -29,7 +29,7 @@ export class ScoreTicker extends HTMLElement {
   static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos'];
 
   /** Called once, by the first copy of the script on the page. */
-  static install(tag) {
+  static defineAs(tag) {
     watchPageLifecycle(() => widgets.forEach(widget => widget.#play()));
     reducedMotion.addEventListener('change', () => widgets.forEach(widget => widget.#layout()));
     customElements.define(tag, ScoreTicker);
@@ -135,7 +135,7 @@ export class ScoreTicker extends HTMLElement {
     if (name === 'src') this.#attach();
     else if (name === 'topics') {
       this.#readTopics();
-      this.#connection.retopic();
+      this.#connection.refreshTopics();
     } else if (name === 'mode') this.#layout();
     else this.#localize(); // lang, href, announce, logos: everything is drawn again
   }
@@ -155,13 +155,13 @@ export class ScoreTicker extends HTMLElement {
 
   #localize() {
     this.#format = new Formatter(this.getAttribute('lang') || this.closest('[lang]')?.lang || navigator.language || 'en');
-    const text = this.#format.text;
+    const text = this.#format.uiText;
     setAttribute(this.#pauseButton, 'aria-label', text.pause);
     setAttribute(this.#prevButton, 'aria-label', text.prev);
     setAttribute(this.#nextButton, 'aria-label', text.next);
     setAttribute(this.#track, 'aria-label', text.name);
     if (this.#internals) this.#internals.ariaLabel = text.name;
-    this.#items.forEach(item => item.html = '');
+    this.#items.forEach(item => item.renderedHtml = '');
     this.#render();
     if (this.#connection) this.#showStatus();
   }
@@ -179,10 +179,10 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #showStatus() {
-    const connection = this.#connection, status = connection.status, text = this.#format.text;
+    const connection = this.#connection, status = connection.status, text = this.#format.uiText;
     this.#bar.dataset.st = status;
     this.#statusText.textContent = text[status] +
-      (status !== 'live' && connection.lastHeard ? ` · ${text.updated} ${this.#format.time.format(connection.lastHeard)}` : '');
+      (status !== 'live' && connection.lastHeard ? ` · ${text.updated} ${this.#format.timeOfDay.format(connection.lastHeard)}` : '');
     this.setAttribute('transport', connection.transport);
     this.#fire('ticker:status', { status, lastUpdate: connection.lastHeard || null, transport: connection.transport });
   }
@@ -210,12 +210,12 @@ export class ScoreTicker extends HTMLElement {
   }
 
   // Goals (not baskets: too many to read) and finals, gathered for 2 s; silent while paused.
-  #announce({ game, previous, changes, removed }) {
+  #announce({ game, previousGame: previous, changes, removed }) {
     if (!this.hasAttribute('announce') || this.#paused || !previous || removed) return;
     const final = game.status.state === 'final' && previous.status.state !== 'final',
       goal = game.sport !== 'basketball' && changes.includes('score');
     if (!final && !goal) return;
-    const text = this.#format.text, winner = final && game.winner && game[game.winner].name;
+    const text = this.#format.uiText, winner = final && game.winner && game[game.winner].name;
     this.#announcements.push(sidesInOrder(game).map(side => `${game[side].name} ${game[side].score ?? ''}`).join(', ') +
       (final ? ', ' + text.final : '') + (winner && game.shootout ? `, ${winner}, ${text.winner}` : ''));
     clearTimeout(this.#announceTimer);
@@ -292,12 +292,12 @@ export class ScoreTicker extends HTMLElement {
         const li = document.createElement('li');
         li.part = 'game';
         li.dataset.id = game.id;
-        this.#items.set(game.id, item = { li, html: '' });
+        this.#items.set(game.id, item = { li, renderedHtml: '' });
       }
       const li = item.li, html = gameHtml(game, this.#format, { ...options, link: gameLink(linkTemplate, game) });
       li.className = 'g s-' + game.status.state;
-      if (item.html !== html) {
-        li.innerHTML = item.html = html;
+      if (item.renderedHtml !== html) {
+        li.innerHTML = item.renderedHtml = html;
         for (const side of ['home', 'away']) {
           const before = item.game?.[side].score;
           if (before != null && before !== game[side].score) changedScores.push(li.querySelector(`.${side} .sc`));
@@ -313,7 +313,7 @@ export class ScoreTicker extends HTMLElement {
     }
     const none = list.querySelector('.none');
     if (games.length) none?.remove();
-    else if (!none && connection.status !== 'connecting') list.innerHTML = `<li class="g none">${this.#format.text.none}</li>`;
+    else if (!none && connection.status !== 'connecting') list.innerHTML = `<li class="g none">${this.#format.uiText.none}</li>`;
     if (changedScores.length) {
       changedScores.forEach(score => score.classList.add('hit'));
       setTimeout(() => changedScores.forEach(score => score.classList.remove('hit')), 2e3);

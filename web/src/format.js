@@ -33,13 +33,13 @@ export const spoken = (visible, said) => `<span aria-hidden=true>${escapeHtml(vi
 export const sidesInOrder = game => (game.sport === 'soccer' ? ['home', 'away'] : ['away', 'home']);
 
 export class Formatter {
-  /** The strings of the language: `this.text.final`, … */
-  text;
-  locale;
+  /** The strings of the language: `this.uiText.final`, … */
+  uiText;
+  localeTag;
   #english;
   #numbers;
   #ordinals;
-  time;
+  timeOfDay;
 
   constructor(requested) {
     let locale = requested;
@@ -48,24 +48,24 @@ export class Formatter {
     } catch {
       this.#numbers = new Intl.NumberFormat(locale = 'en');
     }
-    this.locale = locale;
+    this.localeTag = locale;
     this.#english = !/^es\b/i.test(locale);
-    this.text = STRINGS[this.#english ? 'en' : 'es'];
-    this.time = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
+    this.uiText = STRINGS[this.#english ? 'en' : 'es'];
+    this.timeOfDay = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
     this.#ordinals = new Intl.PluralRules(locale, { type: 'ordinal' });
   }
 
-  number(n) {
+  formatNumber(n) {
     return this.#numbers.format(n);
   }
 
-  ordinal(n) {
+  ordinalOf(n) {
     return this.#english ? n + ({ one: 'st', two: 'nd', few: 'rd' }[this.#ordinals.select(n)] || 'th') : n + '.º';
   }
 
   /** The game's state as HTML: start time, clock and period, inning, "Final", with the shootout. */
   state(game) {
-    const text = this.text, status = game.status, state = status.state, shootout = game.shootout;
+    const text = this.uiText, status = game.status, state = status.state, shootout = game.shootout;
     let html;
     if (state === 'scheduled') html = game.start ? escapeHtml(this.#startTime(new Date(game.start))) : '';
     else if (state === 'live') html = this.#livePeriod(game);
@@ -73,7 +73,7 @@ export class Formatter {
     else html = escapeHtml(text[state] || status.detail || state);
     if (shootout) {
       // "(3–4 pens)", in the display order of the scores beside it.
-      const [first, second] = sidesInOrder(game).map(side => this.number(shootout[side]));
+      const [first, second] = sidesInOrder(game).map(side => this.formatNumber(shootout[side]));
       html += ` (${first}${this.#english ? '–' : '-'}${second} ${text.pens})`;
     }
     return html;
@@ -82,26 +82,26 @@ export class Formatter {
   #startTime(start) {
     const options = { hour: 'numeric', minute: '2-digit' };
     if (start.toDateString() !== new Date().toDateString()) Object.assign(options, { month: 'short', day: 'numeric' });
-    return new Intl.DateTimeFormat(this.locale, options).format(start);
+    return new Intl.DateTimeFormat(this.localeTag, options).format(start);
   }
 
   #livePeriod(game) {
-    const text = this.text, { clock, period } = game.status, half = game.situation?.half, regulation = REGULATION_PERIODS[game.sport];
+    const text = this.uiText, { clock, period } = game.status, half = game.situation?.half, regulation = REGULATION_PERIODS[game.sport];
     if (half && period) {
       // Baseball: "▲7 · 2 out", read as "Top 7th, 2 out".
-      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.number(outs)} ${outs === 1 ? 'out' : text.outs}` : '';
-      return spoken((HALF_ARROWS[half] || text[half] + ' ') + period + outsText, `${text[half]} ${this.ordinal(period)}${outsText && ',' + outsText.slice(2)}`);
+      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.formatNumber(outs)} ${outs === 1 ? 'out' : text.outs}` : '';
+      return spoken((HALF_ARROWS[half] || text[half] + ' ') + period + outsText, `${text[half]} ${this.ordinalOf(period)}${outsText && ',' + outsText.slice(2)}`);
     }
     // Soccer's clock (86') says the half by itself; later periods of other sports are overtime ("2OT").
     const periodText = !period || game.sport === 'soccer' && clock ? ''
       : regulation && period > regulation ? (period - regulation > 1 ? period - regulation : '') + text.overtime
-      : this.ordinal(period);
+      : this.ordinalOf(period);
     return escapeHtml([clock, periodText].filter(Boolean).join(' · ') || text.live);
   }
 
   /** The bases as a scorer sees them from home plate, third to first: "◇◆◆", read "Runners on second, first". */
-  runners(runners) {
-    const text = this.text, bases = ['third', 'second', 'first'], on = text.bases.filter((_, i) => runners[bases[i]]);
+  runnersOnBase(runners) {
+    const text = this.uiText, bases = ['third', 'second', 'first'], on = text.bases.filter((_, i) => runners[bases[i]]);
     return spoken(bases.map(base => runners[base] ? '◆' : '◇').join(''), on.length ? `${text.runners} ${on.join(', ')}` : text.empty);
   }
 }

@@ -12,7 +12,7 @@ function winnerOf(game) {
 
 /** `options`: { link, logos }. */
 export function gameHtml(game, format, { link, logos }) {
-  const text = format.text, winner = winnerOf(game), situation = game.situation || {};
+  const text = format.uiText, winner = winnerOf(game), situation = game.situation || {};
   const team = side => {
     const t = game[side], won = winner === side, lost = winner && !won;
     const rank = t.rank ? `<span class=rk aria-hidden=true>${t.rank}</span>` : '';
@@ -22,10 +22,10 @@ export function gameHtml(game, format, { link, logos }) {
       (logos && /^https?:/.test(t.logo) ? `<img part=logo src="${escapeHtml(t.logo)}" alt="" width=20 height=20 loading=lazy>` : '') +
       `<span class=ab aria-hidden=true>${escapeHtml(t.abbr)}</span><span class=sr>${escapeHtml(said)} </span>` +
       (situation.possession === side ? '<i class=po part=possession></i>' : '') +
-      `<span class=sc part=score>${t.score == null ? '' : format.number(t.score)}</span></span> `;
+      `<span class=sc part=score>${t.score == null ? '' : format.formatNumber(t.score)}</span></span> `;
   };
   // In list mode only (CSS): the runners on base, then the down, the series and the round.
-  const runners = situation.runners && situation.half ? `<span class=rn>${format.runners(situation.runners)}</span>` : '';
+  const runners = situation.runners && situation.half ? `<span class=rn>${format.runnersOnBase(situation.runners)}</span>` : '';
   const extra = [situation.down_distance, game.series, game.note].filter(Boolean).map(escapeHtml).join(' · ');
   const inner = sidesInOrder(game).map(team).join('') + `<span class=sd part=state>${format.state(game)}${runners}</span>` +
     (extra ? `<span class=x part=note>${extra}</span>` : '');

@@ -4,4 +4,4 @@
 import { ScoreTicker } from './element.js';
 
 const TAG = 'score-ticker';
-if (window.customElements && !customElements.get(TAG)) ScoreTicker.install(TAG);
+if (window.customElements && !customElements.get(TAG)) ScoreTicker.defineAs(TAG);
