@@ -19,12 +19,27 @@ const FEEDS = [
   { id: 'nhl', path: '/nhl', league: 'nhl', sport: 'hockey', file: 'hockey-nhl-live.json' },
   { id: 'nhl-final', path: '/nhl-final', league: 'nhl', sport: 'hockey', file: 'hockey-nhl.json' },
   { id: 'nfl', path: '/nfl', league: 'nfl', sport: 'football', file: 'football-nfl-20241215.json' },
+  { id: 'ncaaf', path: '/ncaaf', league: 'college-football', sport: 'football', file: 'football-college-sec-week1.json' },
 ];
+
+// No recording here has a poll rank or an American football game in progress, so two recordings are
+// edited the way ESPN writes those (as the other browser tests edit scores and states): the first
+// college game's home side ranked 5th, and the first NFL game back in the 2nd quarter with the home
+// side in possession.
+function editRecordings(docs) {
+  const college = docs.get('/ncaaf').events[0].competitions[0];
+  college.competitors.find(c => c.homeAway === 'home').curatedRank = { current: 5 };
+  const nfl = docs.get('/nfl').events[0], game = nfl.competitions[0], home = game.competitors.find(c => c.homeAway === 'home');
+  nfl.status = game.status = { clock: 423, displayClock: '7:03', period: 2,
+    type: { id: '2', name: 'STATUS_IN_PROGRESS', state: 'in', completed: false, description: 'In Progress', detail: '7:03 - 2nd Quarter', shortDetail: '7:03 - 2nd' } };
+  game.situation = { down: 3, distance: 7, yardLine: 35, possession: home.id, downDistanceText: '3rd & 7 at KC 35', isRedZone: false };
+}
 let upstream, service, browser;
 
 before(async () => {
   upstream = await startUpstream();
   for (const f of FEEDS) upstream.docs.set(f.path, fixture(f.file));
+  editRecordings(upstream.docs);
   service = await startService({ upstream, feeds: FEEDS });
   browser = await launchBrowser();
   const feeds = () => service.games().then(gs => new Set(gs.map(g => g.feed)));
@@ -131,6 +146,26 @@ test('series and notes in list mode, from the recorded playoffs', async () => {
   await context.close();
 });
 
+test('ranks before team names, and possession beside the team with a text alternative', async () => {
+  const { context, page } = await host(widget('en', 'mode="list" topics="feed:ncaaf,feed:nfl"') + widget('es', 'mode="list" lang="es" topics="feed:ncaaf,feed:nfl"'));
+  const [ranked] = recorded('ncaaf');
+  let r = await rendered(page, 'en', ranked.gameId);
+  assert.equal(r.home.rank, '5');
+  assert.equal(r.home.said, `No. 5 ${ranked.home.team.displayName}`);
+  assert.equal(r.away.rank, null, 'unranked (99) shows no rank');
+  assert.equal((await rendered(page, 'es', ranked.gameId)).home.said, `n.º 5 ${ranked.home.team.displayName}`);
+  const [live] = recorded('nfl');
+  r = await rendered(page, 'en', live.gameId);
+  assert.ok(r.home.possession && !r.away.possession, 'the mark is beside the team in possession');
+  assert.equal(r.home.said, `${live.home.team.displayName}, has possession`);
+  assert.equal((await rendered(page, 'es', live.gameId)).home.said, `${live.home.team.displayName}, con posesión`);
+  assert.equal(r.whole, '7:03 · 2nd');
+  assert.equal(r.note, '3rd & 7 at KC 35', 'the down in list mode');
+  await page.locator('#en').screenshot({ path: path.join(ARTIFACTS, 'fields-rank-possession.png') });
+  await axe(page, 'ranks and possession');
+  await context.close();
+});
+
 async function axe(page, what) {
   const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
   assert.deepEqual(result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`), [], `axe (${what})`);
@@ -142,7 +177,7 @@ test('screenshots: every sport live and final, light and dark, English and Spani
   const pick = (feeds, state) => feeds.flatMap(recorded).filter(g => g.state === state)
     .sort((a, b) => (b.home.shootoutScore != null) - (a.home.shootoutScore != null)).slice(0, 2).map(g => 'game:' + g.gameId);
   const sports = [['soccer', ['wc', 'wc-r16']], ['baseball', ['mlb']], ['basketball', ['nba', 'nba-finals']],
-    ['hockey', ['nhl', 'nhl-final']], ['football', ['nfl']]].map(([sport, feeds]) => [sport, [...pick(feeds, 'in'), ...pick(feeds, 'post')].join(',')]);
+    ['hockey', ['nhl', 'nhl-final']], ['football', ['nfl', 'ncaaf']]].map(([sport, feeds]) => [sport, [...pick(feeds, 'in'), ...pick(feeds, 'post')].join(',')]);
   for (const theme of ['light', 'dark']) for (const lang of ['en', 'es']) {
     const body = sports.map(([sport, topics]) =>
       `<div class=list>${widget(`${sport}-list`, `mode="list" theme="${theme}" topics="${topics}"`)}</div>` +
