@@ -423,7 +423,7 @@ mod tests {
             .iter()
             .map(|c| c.name())
             .collect();
-        assert_eq!(serde_json::to_value(&[Change::Winner, Change::Shootout, Change::Situation, Change::Series, Change::Note]).unwrap(), serde_json::json!(names));
+        assert_eq!(serde_json::to_value([Change::Winner, Change::Shootout, Change::Situation, Change::Series, Change::Note]).unwrap(), serde_json::json!(names));
     }
 
     #[test]

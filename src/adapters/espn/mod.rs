@@ -92,9 +92,12 @@ fn read_event(labels: &FeedLabels, event: &Value, unknown: &mut Vec<String>) -> 
     };
     let detail = ["shortDetail", "detail", "description"].iter().find_map(|k| kind.get(*k).and_then(text_of));
     let start = event.get("date").or_else(|| competition.get("date")).and_then(Value::as_str);
+    // At half time ESPN still sends the first half's last down and distance, which
+    // no longer apply (the second half starts with a kickoff): no situation then.
+    let half_time = kind.get("name").and_then(Value::as_str) == Some("STATUS_HALFTIME");
     let situation = competition
         .get("situation")
-        .filter(|_| shows_clock(state))
+        .filter(|_| shows_clock(state) && !half_time)
         .and_then(|situation| situation_of(situation, labels, detail.as_deref(), home, away));
 
     Ok(Game {

@@ -629,6 +629,15 @@ fn american_football_possession_down_distance_and_red_zone() {
             ..Situation::default()
         })
     );
+    // At half time the first half's last down no longer applies; at the end of the
+    // first quarter the drive goes on, so the situation stays.
+    let mut at_half = body.clone();
+    at_half["events"][0]["status"]["type"] = json!({"name": "STATUS_HALFTIME", "state": "in", "completed": false, "shortDetail": "Halftime"});
+    let games = parse(&labels("espn-nfl", "nfl", "football"), &at_half, &mut Vec::new()).unwrap();
+    assert_eq!((game(&games, "401671854").status.state, game(&games, "401671854").situation.as_ref()), (Break, None));
+    at_half["events"][0]["status"]["type"] = json!({"name": "STATUS_END_PERIOD", "state": "in", "completed": false, "shortDetail": "End of 1st"});
+    let games = parse(&labels("espn-nfl", "nfl", "football"), &at_half, &mut Vec::new()).unwrap();
+    assert_eq!(game(&games, "401671854").situation.as_ref().and_then(|s| s.possession), Some(Side::Away));
     // Between drives ESPN drops the possession and the down: nothing stale is shown.
     body["events"][0]["competitions"][0]["situation"] = json!({"yardLine": 65, "distance": -1, "isRedZone": false, "homeTimeouts": 3, "awayTimeouts": 2});
     let games = parse(&labels("espn-nfl", "nfl", "football"), &body, &mut Vec::new()).unwrap();
@@ -652,4 +661,46 @@ fn college_ranks_below_99() {
     let ranks = [g.home.rank, g.away.rank];
     assert!(ranks.contains(&Some(5)) && ranks.contains(&None), "{ranks:?}");
     assert!(games[1..].iter().all(|g| g.home.rank.is_none() && g.away.rank.is_none()));
+}
+
+/// The demo's 40 recordings in order through the diff: the four shootouts each
+/// arrive once, with their winner, and every decided game ends with a winner.
+#[test]
+fn the_world_cup_series_through_the_diff() {
+    use crate::diff::{Event, FeedDiff};
+    let wc = labels("demo-worldcup", "worldcup", "soccer");
+    let dir = format!("{}/feeds/demo/worldcup-2026", env!("CARGO_MANIFEST_DIR"));
+    let mut diff = FeedDiff::new("demo-worldcup", 3);
+    let now = chrono::Utc::now();
+    let mut shootouts_added = Vec::new();
+    let mut clock_only_updates = 0;
+    for n in 0..40 {
+        let body: Value = serde_json::from_slice(&std::fs::read(format!("{dir}/{n:03}.json")).unwrap()).unwrap();
+        for event in diff.apply(parse(&wc, &body, &mut Vec::new()).unwrap(), now) {
+            if let Event::Update { changes, game } = event {
+                if changes.contains(&Change::Shootout) {
+                    assert!(changes.contains(&Change::Winner), "{n:03} {}: {changes:?}", game.id);
+                    assert!(game.shootout.is_some() && game.winner.is_some());
+                    shootouts_added.push(game.id.clone());
+                }
+                if changes.contains(&Change::Added) && game.shootout.is_some() {
+                    shootouts_added.push(game.id.clone());
+                }
+                if changes == [Change::Clock] || changes == [Change::Period, Change::Clock] {
+                    clock_only_updates += 1;
+                }
+            }
+        }
+    }
+    shootouts_added.sort();
+    assert_eq!(
+        shootouts_added,
+        ["demo-worldcup:760488", "demo-worldcup:760489", "demo-worldcup:760499", "demo-worldcup:760508"]
+    );
+    // The clock moved on its own (ESPN's detail with it) without a `status` change.
+    assert!(clock_only_updates > 0);
+    // A knockout game always ends decided: every final game of the last recording has a winner.
+    let last: Value = serde_json::from_slice(&std::fs::read(format!("{dir}/039.json")).unwrap()).unwrap();
+    let games = parse(&wc, &last, &mut Vec::new()).unwrap();
+    assert_eq!(games.iter().filter(|g| g.status.state == Final && g.winner.is_some()).count(), 24);
 }
