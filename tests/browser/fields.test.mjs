@@ -166,6 +166,29 @@ test('ranks before team names, and possession beside the team with a text altern
   await context.close();
 });
 
+test('announce: a final decided on penalties names its winner', async () => {
+  const { context, page } = await host(widget('t', 'mode="strip" announce topics="feed:wc"'));
+  const [live] = recorded('wc').filter(g => g.state === 'in');
+  await rendered(page, 't', live.gameId);
+  // The live game ends the way the recorded GER-PAR game did: level, then a shootout (its real final status).
+  const decided = recorded('wc-r16').find(g => g.home.shootoutScore != null);
+  const event = upstream.docs.get('/soccer').events.find(e => `wc:${e.id}` === live.gameId);
+  event.status = live.c.status = structuredClone(decided.c.status);
+  Object.assign(live.home, { shootoutScore: 3, winner: false });
+  Object.assign(live.away, { shootoutScore: 4, winner: true });
+  const region = page.locator('#t [role=status]');
+  await page.waitForFunction(() => document.getElementById('t').shadowRoot.querySelector('[role=status]').textContent, null, { timeout: 30e3 })
+    .catch(async e => {
+      const held = (await service.games()).find(g => g.id === live.gameId);
+      const shown = await page.locator(`#t li[data-id="${live.gameId}"]`).first().textContent();
+      throw new Error(`${e.message}; service: ${JSON.stringify(held?.status)} ${JSON.stringify(held?.shootout)}; widget: ${shown}`);
+    });
+  const [home, away] = [live.home, live.away].map(t => `${t.team.displayName} ${t.score}`);
+  assert.equal(await region.textContent(), `${home}, ${away}, Final, ${live.away.team.displayName}, winner`);
+  assert.equal((await rendered(page, 't', live.gameId)).whole, 'Final (3–4 pens)');
+  await context.close();
+});
+
 async function axe(page, what) {
   const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
   assert.deepEqual(result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`), [], `axe (${what})`);
