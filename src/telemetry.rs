@@ -63,7 +63,7 @@ fn describe() {
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
     describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
-    describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
+    describe_counter!(POLLS, "Upstream polls, by feed, outcome and mode (fixed, live, idle: adaptive polling).");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");

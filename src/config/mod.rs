@@ -112,6 +112,11 @@ pub struct FeedConfig {
     pub adapter: AdapterKind,
     pub url: String,
     pub schedule: Schedule,
+    /// Adaptive polling: the slower schedule used while no game is in play and
+    /// none starts within `prestart` (None: always `schedule`).
+    pub schedule_idle: Option<Schedule>,
+    /// How long before a game's start the feed switches to `schedule`.
+    pub prestart: Duration,
     pub league: String,
     pub sport: String,
     pub timeout: Duration,
@@ -131,14 +136,21 @@ pub struct FeedConfig {
     pub source: PathBuf,
 }
 
-impl FeedConfig {
-    /// The nominal time between polls, used for staleness and backoff floors.
-    pub fn nominal_interval(&self) -> Duration {
-        match &self.schedule {
+impl Schedule {
+    /// The nominal time between polls, used for staleness.
+    pub fn nominal(&self) -> Duration {
+        match self {
             Schedule::Every(d) => *d,
             // A cron may be irregular; a minute is a fair yardstick for staleness.
             Schedule::Cron(_) => Duration::from_secs(60),
         }
+    }
+}
+
+impl FeedConfig {
+    /// The nominal time between polls of the fast `schedule`.
+    pub fn nominal_interval(&self) -> Duration {
+        self.schedule.nominal()
     }
 }
 
@@ -249,6 +261,8 @@ struct FeedFile {
     adapter: String,
     url: String,
     schedule: String,
+    schedule_idle: Option<String>,
+    prestart: Option<String>,
     league: String,
     sport: String,
     timeout: Option<String>,
@@ -415,6 +429,20 @@ fn load_feed_text(
     }
 
     let schedule = parse_schedule(&raw.schedule).map_err(|m| report.at(&file, "schedule", &m)).ok();
+    let schedule_idle = raw.schedule_idle.as_deref().and_then(|t| parse_schedule(t).map_err(|m| report.at(&file, "schedule_idle", &m)).ok());
+    if let (Some(Schedule::Every(fast)), Some(Schedule::Every(idle))) = (&schedule, &schedule_idle) {
+        if idle < fast {
+            report.at(&file, "schedule_idle", "must not poll more often than `schedule` (it is the schedule for quiet hours)");
+        }
+    }
+    let prestart = match &raw.prestart {
+        None => Duration::from_secs(30 * 60),
+        Some(_) if raw.schedule_idle.is_none() => {
+            report.at(&file, "prestart", "only means something with `schedule_idle` (adaptive polling)");
+            Duration::ZERO
+        }
+        Some(t) => parse_duration(t).map_err(|m| report.at(&file, "prestart", &m)).unwrap_or_default(),
+    };
 
     let duration = |report: &mut Report, key: &str, own: &Option<String>, default: &Option<String>, fallback: Duration| {
         match own.as_ref().or(default.as_ref()) {
@@ -488,6 +516,8 @@ fn load_feed_text(
         adapter: adapter?,
         url: raw.url,
         schedule: schedule?,
+        schedule_idle,
+        prestart,
         league: raw.league,
         sport: raw.sport,
         timeout,
