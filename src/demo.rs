@@ -64,6 +64,7 @@ timeout = "5s"
         // The demo runs on loopback: one listener serves everything.
         admin_listen: None,
         limits: Limits::default(),
+        http: Default::default(),
         feeds: vec![feed],
     })
 }

@@ -26,6 +26,7 @@ pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
+pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -71,4 +72,5 @@ fn describe() {
     describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
+    describe_counter!(SNAPSHOT_REQUESTS, "Requests that reached /api/v1/games, by status (200, 304, 301 to the canonical URL): behind a CDN, what it did not absorb.");
 }

@@ -183,3 +183,28 @@ fn adaptive_polling_keys_are_read_and_checked() {
         assert!(errs[0].starts_with(&prefix) && errs[0].contains(words), "expected `{prefix}…{words}…`, got `{}`", errs[0]);
     }
 }
+
+#[test]
+fn the_snapshot_cache_settings_are_read_and_checked() {
+    let dir = setup(&[("nba.toml", GOOD_FEED)]);
+    let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+    assert_eq!(config.http, scoreticker::config::HttpSettings::default());
+    assert_eq!(config.http.snapshot_max_age, std::time::Duration::from_secs(1));
+    assert_eq!(config.http.snapshot_stale, std::time::Duration::from_secs(10));
+
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n[http]\nsnapshot_max_age = \"5s\"\nsnapshot_stale = \"0s\"\n");
+    let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+    assert_eq!(config.http.snapshot_max_age, std::time::Duration::from_secs(5));
+    assert_eq!(config.http.snapshot_stale, std::time::Duration::ZERO);
+
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n\n[http]\nsnapshot_max_age = \"500ms\"\nsnapshot_stale = \"later\"\nsnapshot_ttl = \"1s\"\n");
+    let file = dir.path().join("scoreticker.toml").display().to_string();
+    let errs = errors(dir.path());
+    assert_eq!(errs.len(), 1, "an unknown key stops at the serde pass: {errs:#?}");
+    assert!(errs[0].starts_with(&format!("{file}:6: http.snapshot_ttl: unknown field")), "{errs:#?}");
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n\n[http]\nsnapshot_max_age = \"500ms\"\nsnapshot_stale = \"later\"\n");
+    let errs = errors(dir.path());
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs[0].starts_with(&format!("{file}:4: http.snapshot_max_age: ")) && errs[0].contains("whole seconds, at least 1s"), "{errs:#?}");
+    assert!(errs[1].starts_with(&format!("{file}:5: http.snapshot_stale: ")), "{errs:#?}");
+}

@@ -36,7 +36,25 @@ pub struct Config {
     /// public listener (the demo does this).
     pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
+    pub http: HttpSettings,
     pub feeds: Vec<FeedConfig>,
+}
+
+/// `[http]`: how shared caches (a CDN, nginx) may keep the snapshot API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// `Cache-Control: max-age` of `/api/v1/games`, and the poll interval it
+    /// advertises to polling widgets. Whole seconds, at least 1.
+    pub snapshot_max_age: Duration,
+    /// `stale-while-revalidate`: how long a cache may serve an expired snapshot
+    /// while it fetches the next one. Whole seconds.
+    pub snapshot_stale: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { snapshot_max_age: Duration::from_secs(1), snapshot_stale: Duration::from_secs(10) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +227,8 @@ struct MainFile {
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
+    http: HttpFile,
+    #[serde(default)]
     defaults: FeedDefaultsFile,
 }
 
@@ -225,6 +245,13 @@ struct TlsFile {
 struct AdminFile {
     /// An address, or "public" to serve admin routes on the public listener.
     listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    snapshot_max_age: Option<String>,
+    snapshot_stale: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -330,6 +357,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         Some(text) => address(&mut report, "admin.listen", text),
     };
     let limits = validate_limits(&main.limits, &file, &mut report);
+    let http = validate_http(&main.http, &file, &mut report);
 
     let mut feeds = Vec::new();
     match feed_files(&feeds_dir) {
@@ -352,7 +380,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     check_unique_ids(&feeds, &mut report);
 
     if report.errors.is_empty() {
-        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds })
+        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, http, feeds })
     } else {
         Err(ConfigErrors(report.errors))
     }
@@ -592,6 +620,29 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         report.at(file, "limits.heartbeat", "must be at least 1s");
     }
     limits
+}
+
+fn validate_http(raw: &HttpFile, file: &FileCtx, report: &mut Report) -> HttpSettings {
+    let d = HttpSettings::default();
+    // Cache-Control counts whole seconds.
+    let seconds = |report: &mut Report, key: &str, v: &Option<String>, default: Duration, min: u64| match v {
+        None => default,
+        Some(t) => match parse_duration(t) {
+            Ok(d) if d.subsec_nanos() == 0 && d.as_secs() >= min => d,
+            Ok(_) => {
+                report.at(file, &format!("http.{key}"), &format!("`{t}`: whole seconds, at least {min}s"));
+                default
+            }
+            Err(m) => {
+                report.at(file, &format!("http.{key}"), &m);
+                default
+            }
+        },
+    };
+    HttpSettings {
+        snapshot_max_age: seconds(report, "snapshot_max_age", &raw.snapshot_max_age, d.snapshot_max_age, 1),
+        snapshot_stale: seconds(report, "snapshot_stale", &raw.snapshot_stale, d.snapshot_stale, 0),
+    }
 }
 
 fn check_unique_ids(feeds: &[FeedConfig], report: &mut Report) {
