@@ -137,6 +137,8 @@ struct HubState {
     seq: u64,
     games: BTreeMap<String, Arc<StoredGame>>,
     ring: VecDeque<Arc<EventFrame>>,
+    /// Bytes held by `ring` (its frames' `ws` buffers).
+    ring_bytes: usize,
 }
 
 /// See the module docs.
@@ -147,6 +149,8 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<Published>>,
     ring_capacity: usize,
     ring_max_age: Duration,
+    /// …and at most this many bytes of frames (see [`Hub::with_ring_max_bytes`]).
+    ring_max_bytes: usize,
     /// The last published seq, for whoever wants to react to changes (the state file writer).
     changed: watch::Sender<u64>,
 }
@@ -183,10 +187,11 @@ impl Hub {
         let (tx, _) = broadcast::channel(broadcast_capacity.max(1));
         Hub {
             epoch,
-            state: Mutex::new(HubState { seq: 0, games: BTreeMap::new(), ring: VecDeque::new() }),
+            state: Mutex::new(HubState { seq: 0, games: BTreeMap::new(), ring: VecDeque::new(), ring_bytes: 0 }),
             tx,
             ring_capacity,
             ring_max_age,
+            ring_max_bytes: usize::MAX,
             changed: watch::channel(0).0,
         }
     }
@@ -205,7 +210,9 @@ impl Hub {
             }
             for e in saved.ring.into_iter().filter(|e| e.seq <= saved.seq) {
                 let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
-                state.ring.push_back(Arc::new(EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes())));
+                let frame = EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes());
+                state.ring_bytes += frame.ws.len();
+                state.ring.push_back(Arc::new(frame));
             }
             let now = now_ms();
             hub.trim_ring(&mut state, now);
@@ -295,6 +302,7 @@ impl Hub {
             frames.push(Arc::new(frame));
         }
         for f in &frames {
+            state.ring_bytes += f.ws.len();
             state.ring.push_back(f.clone());
         }
         self.trim_ring(&mut state, ts);
@@ -310,12 +318,24 @@ impl Hub {
         seq
     }
 
+    /// Bounds the replay ring memory too (`limits.ring_max_bytes`): count and
+    /// age alone let a few huge events hold any amount of memory.
+    pub fn with_ring_max_bytes(mut self, max: usize) -> Hub {
+        self.ring_max_bytes = max;
+        let mut state = self.lock();
+        self.trim_ring(&mut state, now_ms());
+        drop(state);
+        self
+    }
+
     fn trim_ring(&self, state: &mut HubState, now: i64) {
         let max_age_ms = self.ring_max_age.as_millis() as i64;
         while state.ring.len() > self.ring_capacity
+            || state.ring_bytes > self.ring_max_bytes
             || state.ring.front().is_some_and(|f| now - f.ts > max_age_ms)
         {
-            state.ring.pop_front();
+            let Some(oldest) = state.ring.pop_front() else { break };
+            state.ring_bytes -= oldest.ws.len();
         }
     }
 
