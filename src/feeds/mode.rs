@@ -76,7 +76,7 @@ mod tests {
     use crate::model::{Status, Team};
 
     fn game(state: GameState, start: &str) -> Game {
-        let team = |abbr: &str| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score: None, logo: None };
+        let team = |abbr: &str| Team { id: abbr.into(), name: abbr.into(), abbr: abbr.into(), ..Team::default() };
         Game {
             id: "f:1".into(),
             feed: "f".into(),
@@ -86,7 +86,7 @@ mod tests {
             status: Status { state, period: None, clock: None, detail: None },
             home: team("H"),
             away: team("A"),
-            updated: None,
+            ..Game::default()
         }
     }
 
