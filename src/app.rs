@@ -109,7 +109,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
-        telemetry::register_feed(&feed.id);
+        telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
         scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
 
@@ -118,6 +118,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         hub: hub.clone(),
         health: health.clone(),
         limits: limits.clone(),
+        http: config.http.clone(),
         readiness: readiness.clone(),
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
@@ -391,7 +392,7 @@ impl Supervisor {
                 }
                 None => summary.push(format!("+{}", feed.id)),
             }
-            telemetry::register_feed(&feed.id);
+            telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
             let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), self.updates.clone()));
             if let Err(e) = self.scheduler.add(poller).await {
                 tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");

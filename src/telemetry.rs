@@ -32,6 +32,7 @@ pub const UNREADABLE_SCORES: &str = "scoreticker_unreadable_scores_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
+pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -90,10 +91,14 @@ fn register_at_zero() {
 }
 
 /// A feed's own series, at zero, as soon as it is scheduled (see [`register_at_zero`]).
-pub fn register_feed(feed: &str) {
+/// `adaptive`: polled in `live` and `idle` modes rather than `fixed`.
+pub fn register_feed(feed: &str, adaptive: bool) {
     let feed = feed.to_string();
-    for outcome in ["ok", "not_modified", "parse_error", "timeout", "http_error", "too_large", "transport_error"] {
-        metrics::counter!(POLLS, "feed" => feed.clone(), "outcome" => outcome).increment(0);
+    let modes: &[&'static str] = if adaptive { &["live", "idle"] } else { &["fixed"] };
+    for outcome in ["ok", "not_modified", "parse_error", "timeout", "http_error", "too_large", "transport_error", "redirect_refused"] {
+        for mode in modes {
+            metrics::counter!(POLLS, "feed" => feed.clone(), "outcome" => outcome, "mode" => *mode).increment(0);
+        }
     }
     metrics::counter!(UPSTREAM_BYTES, "feed" => feed.clone()).increment(0);
     metrics::counter!(REDIRECTS_REFUSED, "feed" => feed.clone()).increment(0);
@@ -121,7 +126,7 @@ fn describe() {
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
     describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip, max_connections).");
     describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open connections of the public listeners, of any kind, under limits.max_connections.");
-    describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
+    describe_counter!(POLLS, "Upstream polls, by feed, outcome and mode (fixed, live, idle: adaptive polling).");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_counter!(REDIRECTS_REFUSED, "Upstream redirects not followed (another origin, link-local address, too many), by feed.");
@@ -133,4 +138,5 @@ fn describe() {
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
+    describe_counter!(SNAPSHOT_REQUESTS, "Requests that reached /api/v1/games, by status (200, 304, 301 to the canonical URL): behind a CDN, what it did not absorb.");
 }
