@@ -67,6 +67,9 @@ fn register_at_zero() {
     }
     metrics::gauge!(HTTP_CONNECTIONS_OPEN).increment(0.0);
     metrics::gauge!(FEED_FILES_IGNORED).increment(0.0);
+    for status in ["200", "304", "301"] {
+        metrics::counter!(SNAPSHOT_REQUESTS, "status" => status).increment(0);
+    }
     for kind in ["all", "league", "feed", "game", "team"] {
         metrics::gauge!(SUBSCRIPTIONS, "kind" => kind).increment(0.0);
     }

@@ -615,7 +615,7 @@ async fn a_fresh_process_exports_every_metric_family_and_admin_routes_share_the_
     for family in [
         BUILD_INFO, CONNECTIONS_OPEN, HTTP_CONNECTIONS_OPEN, CONNECTIONS, SUBSCRIPTIONS, FRAMES_SENT, BYTES_SENT, RESYNCS, CLIENTS_CLOSED,
         INBOUND_ERRORS, GUARD_REJECTIONS, POLLS, UPSTREAM_BYTES, FEED_STALE, FEED_GAMES, EVENTS, CONFIG_RELOADS, STATE_WRITES,
-        REDIRECTS_REFUSED, UNREADABLE_SCORES, FEED_FILES_IGNORED,
+        REDIRECTS_REFUSED, UNREADABLE_SCORES, FEED_FILES_IGNORED, SNAPSHOT_REQUESTS,
     ] {
         assert!(!samples(&text, family).is_empty(), "{family} is missing from a fresh process:\n{text}");
     }

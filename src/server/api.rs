@@ -96,6 +96,8 @@ pub fn games(hub: &Arc<Hub>, http: &HttpSettings, query: &str, if_none_match: Op
             .header(POLL_INTERVAL_HEADER, http.snapshot_max_age.as_secs())
             .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .header(header::ACCESS_CONTROL_EXPOSE_HEADERS, format!("ETag, {POLL_INTERVAL_HEADER}"))
+            // Upstream text is in there: never let a browser sniff it into HTML.
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
     };
     let etag = format!("\"{}-{}\"", hub.epoch(), hub.seq());
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
