@@ -172,7 +172,7 @@ fn max_connections_is_validated() {
     ] {
         let path = dir.path().join("scoreticker.toml");
         std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[limits]\n{limits}\n")).unwrap();
-        let errors = scoreticker::config::load(&path).err().expect("refused").to_string();
+        let errors = scoreticker::config::load(&path).expect_err("refused").to_string();
         assert!(errors.contains(words), "{errors}");
     }
 }

@@ -33,8 +33,8 @@ pub fn check_topics<'a>(topics: impl IntoIterator<Item = &'a str>, max: usize) -
 }
 
 /// [`check_topics`] for a `topics=a,b` query value, as the 400 to answer when it fails.
-pub fn check_topics_param(raw: &str, max: usize) -> Result<Vec<Topic>, Response<bytes::Bytes>> {
-    check_topics(raw.split(',').map(str::trim), max).map_err(|(code, message)| error_response(StatusCode::BAD_REQUEST, code, &message))
+pub fn check_topics_param(raw: &str, max: usize) -> Result<Vec<Topic>, Box<Response<bytes::Bytes>>> {
+    check_topics(raw.split(',').map(str::trim), max).map_err(|(code, message)| Box::new(error_response(StatusCode::BAD_REQUEST, code, &message)))
 }
 
 pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response<bytes::Bytes> {

@@ -77,11 +77,7 @@ impl ConnectionGate {
 
     /// A place for one more connection from `ip`, or why there is none (counted).
     pub fn admit(&self, ip: IpAddr) -> Result<Admission, Refused> {
-        let total = match &self.total {
-            None => None,
-            Some(s) => Some(s.clone().try_acquire_owned().map_err(|_| Refused::Total)),
-        }
-        .transpose();
+        let total = self.total.as_ref().map(|s| s.clone().try_acquire_owned().map_err(|_| Refused::Total)).transpose();
         let admitted = total.and_then(|total| Ok(Admission { _ip: self.per_ip.acquire(ip).ok_or(Refused::PerIp)?, _total: total }));
         match &admitted {
             Ok(_) => metrics::gauge!(telemetry::HTTP_CONNECTIONS_OPEN).increment(1.0),

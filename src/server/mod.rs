@@ -106,7 +106,7 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
                 None => Vec::new(),
                 Some(raw) => match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
                     Ok(t) => t,
-                    Err(refused) => return refused,
+                    Err(refused) => return *refused,
                 },
             };
             // The session outlives the HTTP connection: it holds the connection's place under the caps.
