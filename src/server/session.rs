@@ -261,13 +261,7 @@ impl Session {
     }
 
     fn parse_topics(&self, topics: &[String]) -> Result<Vec<Topic>, (&'static str, String)> {
-        if topics.is_empty() {
-            return Err(("bad_request", "topics must not be empty".into()));
-        }
-        if topics.len() > self.limits.max_topics_per_client {
-            return Err(("too_many_topics", format!("at most {} topics per connection", self.limits.max_topics_per_client)));
-        }
-        topics.iter().map(|t| t.parse::<Topic>().map_err(|e| ("unknown_topic", e.0))).collect()
+        super::api::check_topics(topics.iter().map(String::as_str), self.limits.max_topics_per_client)
     }
 
     /// Answers a bad message with an error frame (and counts it); the
