@@ -50,7 +50,9 @@ pub fn client_message(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(message) = crate::server::session::ClientMessage::parse(text) else { return };
     let (topics, since) = message.into_parts();
-    let Ok(topics) = topics.iter().map(|t| t.parse::<Topic>()).collect::<Result<Vec<_>, _>>() else { return };
+    let max = crate::config::Limits::default().max_topics_per_client;
+    let Ok(topics) = crate::server::api::check_topics(topics.iter().map(String::as_str), max) else { return };
+    assert!(!topics.is_empty() && topics.len() <= max);
     subscribe(&topics, since.as_ref());
 }
 
