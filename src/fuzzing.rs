@@ -7,7 +7,6 @@
 //! Each function takes raw bytes, exactly what an attacker controls at that
 //! entry point, and panics only on a bug: a broken invariant is an `assert!`.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -77,11 +76,14 @@ pub fn config(data: &[u8]) {
     if main.windows(5).any(|w| w == b"feeds") {
         return;
     }
-    let dir = scratch_dir();
+    let dir = std::env::temp_dir().join(format!("scoreticker-fuzz-config-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("feeds.d")).expect("temp dir is writable");
     let main_path = dir.join("scoreticker.toml");
-    std::fs::write(&main_path, main).expect("scratch dir is writable");
-    std::fs::write(dir.join("feeds.d/feed.toml"), feed).expect("scratch dir is writable");
-    if let Err(errors) = crate::config::load(&main_path) {
+    std::fs::write(&main_path, main).expect("temp dir is writable");
+    std::fs::write(dir.join("feeds.d/feed.toml"), feed).expect("temp dir is writable");
+    let loaded = crate::config::load(&main_path);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(errors) = loaded {
         assert!(!errors.0.is_empty(), "a refused config names at least one problem");
         let _ = errors.to_string();
     }
@@ -147,14 +149,4 @@ fn sample_game(id: &str, score: i64) -> Game {
         away: team("BBB", Some(0)),
         updated: None,
     }
-}
-
-/// A directory of this process's own for the config target's files.
-fn scratch_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("scoreticker-fuzz-config-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("feeds.d")).expect("temp dir is writable");
-        dir
-    })
 }
