@@ -15,9 +15,12 @@ use crate::diff::FeedDiff;
 use crate::hub::{Catchup, Hub, Since, Subscription, Topic};
 use crate::model::{Game, GameState, Status, Team};
 
+/// A fuzz target's body: raw input in, a panic only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name (the `fuzz/fuzz_targets/<name>.rs` files and the
 /// corpus directories), with their bodies.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("espn", espn),
     ("mapped", mapped),
     ("client_message", client_message),
