@@ -26,9 +26,11 @@ pub const UPSTREAM_TRUNCATED: &str = "scoreticker_upstream_fields_truncated_tota
 pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
+pub const UNREADABLE_SCORES: &str = "scoreticker_unreadable_scores_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
+pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -66,15 +68,17 @@ fn describe() {
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
     describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
-    describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
+    describe_counter!(POLLS, "Upstream polls, by feed, outcome and mode (fixed, live, idle: adaptive polling).");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_counter!(REDIRECTS_REFUSED, "Upstream redirects not followed (another origin, link-local address, too many), by feed.");
     describe_counter!(UPSTREAM_TRUNCATED, "Upstream strings cut to their documented cap, by feed and field.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
-    describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
+    describe_counter!(EVENTS, "Events emitted by the diff, by change kind (added, score, status, period, clock, teams, winner, shootout, situation, series, note) and remove.");
+    describe_counter!(UNREADABLE_SCORES, "Polled scores of begun games that were unreadable or impossible (kept at the last good value), by feed.");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
+    describe_counter!(SNAPSHOT_REQUESTS, "Requests that reached /api/v1/games, by status (200, 304, 301 to the canonical URL): behind a CDN, what it did not absorb.");
 }
