@@ -69,6 +69,7 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
     let rows = [
         (&a.service_name, read_json(&a.service_main)?, read_json(&a.service_sat)?, read_json(&a.service_idle)?),
         (&a.node_name, read_json(&a.node_main)?, read_json(&a.node_sat)?, read_json(&a.node_idle)?),
+        (&a.floor_name, read_json(&a.floor_main)?, read_json(&a.floor_sat)?, read_json(&a.floor_idle)?),
     ];
     out.push_str(&format!(
         "| server | connected | snapshot bytes | update frame bytes | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery | RSS KiB/subscriber | saturation: deliveries/s kept up with, p99 < {} ms | … with p99 < {} ms |\n",
@@ -129,6 +130,7 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
         }
     }
     out.push('\n');
+    out.push_str(&ratios(&rows, a));
     for (name, _, _, idle) in &rows {
         if let Some(idle) = idle {
             out.push_str(&format!(
@@ -173,4 +175,70 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
         out.push_str(&format!("Note: {n}\n"));
     }
     Ok(out)
+}
+
+/// The figures that count: each server's over the floor's, measured in the same run
+/// (×2.00 = twice the floor's CPU or latency; saturation: the share of the floor's).
+fn ratios(rows: &[(&String, Option<Value>, Option<Value>, Option<Value>); 3], a: &TableArgs) -> String {
+    let [.., (floor_name, Some(floor), floor_sat, floor_idle)] = rows else { return String::new() };
+    let first = |run: &Value, key: &str| -> Option<f64> {
+        let p = &run["phases"][0];
+        match key {
+            "p99" => p["latency_ms"]["p99"].as_f64(),
+            k => p[k].as_f64(),
+        }
+    };
+    let rss = |idle: &Option<Value>| idle.as_ref().and_then(|i| i["server"]["rss_per_subscriber_kib"].as_f64());
+    let kept = |main: &Value, sat: &Option<Value>, bound: f64| {
+        let runs: Vec<&Value> = [Some(main), sat.as_ref()].into_iter().flatten().collect();
+        sat.as_ref().and_then(|_| best_step(&steps_of(&runs), bound).map(|s| s.delivered))
+    };
+    let ratio = |x: Option<f64>, floor: Option<f64>| match (x, floor) {
+        (Some(x), Some(f)) if f > 0.0 => format!("×{:.2}", x / f),
+        _ => "–".into(),
+    };
+    let mut out = format!(
+        "| ratio to {floor_name} | server CPU µs/delivery | p99 ms | RSS KiB/idle subscriber | saturation, p99 < {} ms | … p99 < {} ms |\n|---|---|---|---|---|---|\n",
+        a.saturation_p99_ms, a.sustained_p99_ms
+    );
+    for (name, main, sat, idle) in &rows[..2] {
+        let Some(main) = main else { continue };
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} |\n",
+            ratio(first(main, "cpu_us_per_delivery"), first(floor, "cpu_us_per_delivery")),
+            ratio(first(main, "p99"), first(floor, "p99")),
+            ratio(rss(idle), rss(floor_idle)),
+            ratio(kept(main, sat, a.saturation_p99_ms), kept(floor, floor_sat, a.saturation_p99_ms)),
+            ratio(kept(main, sat, a.sustained_p99_ms), kept(floor, floor_sat, a.sustained_p99_ms)),
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_floor_has_a_row_and_the_others_are_divided_by_it() {
+        let dir = std::env::temp_dir().join(format!("scoreticker-load-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |name: &str, cpu: f64, p99: f64| {
+            let v = json!({"connected": 10, "subscribers": 10, "snapshot_bytes": 100, "server": {"rss_per_subscriber_kib": 1.0},
+                "phases": [{"rate": null, "deliveries_per_s": 10.0, "cpu_us_per_delivery": cpu, "latency_ms": {"p99": p99}}]});
+            let path = dir.join(format!("{name}.json"));
+            std::fs::write(&path, v.to_string()).unwrap();
+            path.display().to_string()
+        };
+        let (svc, node, floor) = (run("svc", 12.0, 120.0), run("node", 11.0, 130.0), run("floor", 6.0, 60.0));
+        let args = crate::cli::Cli::parse_from(["scoreticker-load", "table", "--service-main", &svc, "--node-main", &node, "--floor-main", &floor]);
+        let crate::cli::Command::Table(a) = args.command else { panic!("not table") };
+        let text = table(&a).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(text.contains("| floor (reference broadcaster) | 10 / 10 |"), "{text}");
+        assert!(text.contains("| scoreticker | ×2.00 | ×2.00 | – | – | – |"), "{text}");
+        assert!(text.contains("| Node ws | ×1.83 | ×2.17 | – | – | – |"), "{text}");
+    }
 }
