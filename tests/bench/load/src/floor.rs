@@ -130,7 +130,7 @@ fn tick(f: &Floor) {
             let n = (seq - 1) as usize;
             let count = state.games.len();
             let g = &mut state.games[n % count];
-            let side = if (n / count) % 2 == 0 { "home" } else { "away" };
+            let side = if (n / count).is_multiple_of(2) { "home" } else { "away" };
             g[side]["score"] = json!(g[side]["score"].as_u64().unwrap_or(0) + 2);
             g["updated"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             let update = json!({"type": "update", "seq": seq, "ts": now_ms(), "changes": ["score"], "game": g});

@@ -179,7 +179,10 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
 
 /// The figures that count: each server's over the floor's, measured in the same run
 /// (×2.00 = twice the floor's CPU or latency; saturation: the share of the floor's).
-fn ratios(rows: &[(&String, Option<Value>, Option<Value>, Option<Value>); 3], a: &TableArgs) -> String {
+/// A server's name and its main, saturation and idle results.
+type Row<'a> = (&'a String, Option<Value>, Option<Value>, Option<Value>);
+
+fn ratios(rows: &[Row; 3], a: &TableArgs) -> String {
     let [.., (floor_name, Some(floor), floor_sat, floor_idle)] = rows else { return String::new() };
     let first = |run: &Value, key: &str| -> Option<f64> {
         let p = &run["phases"][0];

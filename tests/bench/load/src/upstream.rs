@@ -70,7 +70,7 @@ impl UpState {
                 let n = tick * per_tick + k;
                 let g = n % self.games;
                 let (home, away) = &mut scores[f][g];
-                if (n / self.games) % 2 == 0 {
+                if (n / self.games).is_multiple_of(2) {
                     *home += 2;
                 } else {
                     *away += 2;
