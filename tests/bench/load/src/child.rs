@@ -30,11 +30,12 @@ pub fn procs_of(args: &ClientArgs) -> usize {
     args.procs.unwrap_or_else(|| args.n.div_ceil(15_000)).max(1)
 }
 
-
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct StormOpts {
     pub down: Duration,
     pub concurrency: Option<usize>,
+    /// Where to reconnect (default: the same server).
+    pub url: Option<String>,
 }
 
 pub struct Ctx {
@@ -131,8 +132,15 @@ pub fn run_child(args: ClientArgs, storm: Option<StormOpts>) -> ExitCode {
 }
 
 pub async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile: u64) {
-    let target = match parse_target(&args.url) {
-        Ok(t) => t,
+    let resume = storm_opts.as_ref().and_then(|s| s.url.as_deref()).map(parse_target).transpose();
+    let target = match parse_target(&args.url).and_then(|t| Ok((t, resume?))) {
+        Ok((mut t, resume)) => {
+            if let Some(r) = resume {
+                t.resume_addr = r.addr;
+                t.resume_url = r.bare_url;
+            }
+            t
+        }
         Err(e) => {
             emit(json!({"phase": "connected", "connected": 0, "failed": 0, "fatal": e}));
             return;
@@ -147,7 +155,7 @@ pub async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile:
         target,
         shared: Shared::new(),
         connect_sem: Semaphore::new(args.concurrency.max(1)),
-        storm_sem: storm_opts.and_then(|s| s.concurrency).map(|c| Semaphore::new(c.max(1))),
+        storm_sem: storm_opts.as_ref().and_then(|s| s.concurrency).map(|c| Semaphore::new(c.max(1))),
         timeout: args.connect_timeout,
     });
     let ramp = match args.ramp.as_deref().map(parse_rate) {
@@ -206,7 +214,7 @@ pub async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile:
             }
             "stop" => emit(json!({"phase": "window", "window": sh.take(), "alive": sh.alive.load(Relaxed)})),
             "storm" => {
-                let down = storm_opts.map(|s| s.down).unwrap_or_default();
+                let down = storm_opts.as_ref().map(|s| s.down).unwrap_or_default();
                 let expected = sh.alive.load(Relaxed);
                 *sh.reconnect_at.lock().unwrap() = Some(Instant::now() + down);
                 generation += 1;

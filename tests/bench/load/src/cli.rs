@@ -132,6 +132,10 @@ pub struct StormArgs {
     /// The server's pid (its CPU time during the storm is reported).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Reconnect here instead of --url (another node of a cluster): every
+    /// client moves at once and resumes with `since` on that node.
+    #[arg(long)]
+    pub storm_url: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]

@@ -21,6 +21,9 @@ use crate::measure::now_us;
 /// Where the subscribers connect, and what they subscribe to.
 pub struct Target {
     pub addr: SocketAddr,
+    /// Where reconnects go (`--storm-url`; else `addr` and `bare_url`).
+    pub resume_addr: SocketAddr,
+    pub resume_url: String,
     /// The URL as given (initial connections).
     pub url: String,
     /// Without the query (reconnects send `subscribe` with `since`).
@@ -30,7 +33,6 @@ pub struct Target {
     /// Only a subscription to everything sees every seq, so only then is a gap a miss.
     pub check_seq: bool,
 }
-
 
 pub fn parse_target(url: &str) -> Result<Target, String> {
     let rest = url.strip_prefix("ws://").ok_or("the URL must start with ws://")?;
@@ -52,6 +54,8 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
     let topics = if topics.is_empty() { vec!["all".to_string()] } else { topics };
     Ok(Target {
         addr,
+        resume_addr: addr,
+        resume_url: format!("ws://{hostport}{base}"),
         url: url.to_string(),
         bare_url: format!("ws://{hostport}{base}"),
         url_has_topics,
@@ -59,7 +63,6 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         topics,
     })
 }
-
 
 #[derive(Default)]
 pub struct ClientState {
@@ -167,8 +170,8 @@ pub enum Catch {
 /// Connects and gets current: hello, then a snapshot (fresh) or, with `resume`, a
 /// `subscribe` with `since` answered by a replay, a snapshot, or nothing (up to date).
 pub async fn sync(t: &Target, src: Ipv4Addr, st: &mut ClientState, sh: &Shared, resume: bool) -> Result<(Ws, Catch), String> {
-    let url = if resume || !t.url_has_topics { &t.bare_url } else { &t.url };
-    let mut ws = open(src, t.addr, url).await?;
+    let url = if resume { &t.resume_url } else if !t.url_has_topics { &t.bare_url } else { &t.url };
+    let mut ws = open(src, if resume { t.resume_addr } else { t.addr }, url).await?;
     let old_epoch = std::mem::take(&mut st.epoch);
     let hello_seq = loop {
         let buf = next_text(&mut ws).await?;

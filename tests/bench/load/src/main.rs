@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Subscribe(a) if a.client.child => run_child(a.client, None),
         Command::Storm(a) if a.client.child => {
-            let storm = StormOpts { down: a.down, concurrency: a.storm_concurrency };
+            let storm = StormOpts { down: a.down, concurrency: a.storm_concurrency, url: a.storm_url };
             run_child(a.client, Some(storm))
         }
         Command::Subscribe(a) => parent(a.client.json, async move { subscribe(a).await }),

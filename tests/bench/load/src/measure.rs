@@ -62,7 +62,6 @@ pub fn machine_busy_us() -> Option<u64> {
     Some((total - idle) * 1_000_000 / clock_ticks_per_sec())
 }
 
-
 pub fn proc_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

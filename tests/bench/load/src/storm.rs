@@ -16,6 +16,9 @@ use crate::report::fmt_ms;
 
 pub async fn storm(a: StormArgs) -> Result<Value, String> {
     parse_target(&a.client.url)?;
+    if let Some(url) = &a.storm_url {
+        parse_target(url)?;
+    }
     let started = Instant::now();
     let mut kids = Children::spawn(procs_of(&a.client))?;
     let conn = connect_all(&mut kids, &a.client, started).await?;
