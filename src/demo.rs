@@ -65,5 +65,6 @@ timeout = "5s"
         admin_listen: None,
         limits: Limits::default(),
         feeds: vec![feed],
+        cluster: None,
     })
 }

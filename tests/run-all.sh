@@ -2,7 +2,8 @@
 # Every test of the project, from a fresh clone on a fresh machine:
 #   1. system packages the tests use, installed once when missing:
 #      chromium (the widget's browser tests), systemd (systemd-analyze checks the
-#      unit file) and shellcheck (checks deploy/install.sh);
+#      unit file), shellcheck (checks deploy/install.sh) and redis-server
+#      (the cluster tests);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
@@ -15,6 +16,8 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+# The cluster tests start their own Redis servers (tests/cluster.rs).
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== Installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

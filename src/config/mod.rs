@@ -37,6 +37,9 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
     pub feeds: Vec<FeedConfig>,
+    /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
+    /// `None` runs one node on its own, state file included.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +201,7 @@ struct MainFile {
     limits: LimitsFile,
     #[serde(default)]
     defaults: FeedDefaultsFile,
+    cluster: Option<crate::cluster::config::ClusterFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +320,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         Some(text) => address(&mut report, "admin.listen", text),
     };
     let limits = validate_limits(&main.limits, &file, &mut report);
+    let cluster = main.cluster.as_ref().and_then(|raw| {
+        crate::cluster::config::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
+    });
 
     let mut feeds = Vec::new();
     match feed_files(&feeds_dir) {
@@ -338,7 +345,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     check_unique_ids(&feeds, &mut report);
 
     if report.errors.is_empty() {
-        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds })
+        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds, cluster })
     } else {
         Err(ConfigErrors(report.errors))
     }

@@ -46,6 +46,8 @@ pub struct ServerContext {
     pub per_ip: Arc<guards::PerIpLimiter>,
     /// Turns true when the server is shutting down: sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// Cluster mode: this node's role, the leader and the lag, for `/status`.
+    pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
 }
 
 /// What `/readyz` reports.
