@@ -107,6 +107,16 @@ async fn one_poller_and_identical_frames_on_every_node() {
         let polls = l.metric("scoreticker_polls_total", &[]).await;
         let served = scores.upstream.served() as f64;
         assert!(served >= polls && served <= polls + 1.0, "{engine}: upstream served {served}, leader polled {polls}");
+        // Every cluster series the shipped alerts and dashboard use is there from the start.
+        let shipped = std::fs::read_to_string(manifest_dir().join("deploy/monitoring/alerts.yml")).unwrap()
+            + &std::fs::read_to_string(manifest_dir().join("deploy/monitoring/grafana-dashboard.json")).unwrap();
+        let names: std::collections::BTreeSet<&str> =
+            shipped.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("scoreticker_cluster_")).collect();
+        assert!(names.len() >= 7, "{names:?}");
+        let metrics = reqwest::get(format!("http://{}/metrics", f.admin)).await.unwrap().text().await.unwrap();
+        for name in names {
+            assert!(metrics.contains(&format!("\n{name}")), "{name} missing from the follower's /metrics");
+        }
         let status = f.status_page().await;
         assert!(status.contains("role <b>follower</b>") && status.contains(&format!("leader <code>{}</code>", l.name)), "{status}");
     }
@@ -346,4 +356,95 @@ fn check_config_names_file_line_and_key_for_cluster_errors() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scoreticker")).arg("check-config").arg("--config").arg(&config).output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("{path}:3: cluster: needs")), "{text}");
+}
+
+/// `scoreticker-load upstream`: a synthetic scoreboard whose scores change every second.
+struct LoadUpstream(std::process::Child, String);
+
+impl LoadUpstream {
+    fn start() -> LoadUpstream {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scoreticker-load"))
+            .args(["upstream", "--listen", "127.0.0.1:0", "--games", "5", "--change-every", "1s"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let url = format!("http://{}/feed/0/scoreboard", v["listening"].as_str().unwrap());
+        LoadUpstream(child, url)
+    }
+}
+
+impl Drop for LoadUpstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_clients_move_to_another_node_at_once_and_resume_by_replay() {
+    // Once, on the first engine: this is about the nodes' rings, not the engine.
+    let engine = engines()[0];
+    let redis = Redis::start(engine, true).await;
+    let upstream = LoadUpstream::start();
+    let a = Node::start("node-a", &redis.url(), &upstream.1, "");
+    let b = Node::start("node-b", &redis.url(), &upstream.1, "");
+    for n in [&a, &b] {
+        n.wait_ready().await;
+        wait_until("games", || async { n.games().await["games"].as_array().unwrap().len() == 5 }).await;
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scoreticker-load"))
+        .args(["storm", "--json", "-n", "5000", "--down", "1500ms", "--observe", "2s"])
+        .args(["--url", &format!("ws://{}/ws?topics=all", a.addr), "--storm-url", &format!("ws://{}/ws", b.addr)])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["connected"], 5000, "{r:#}");
+    let storm = &r["storm"];
+    assert_eq!(storm["resumed"], 5000, "{storm:#}");
+    assert_eq!(storm["failed"], 0, "{storm:#}");
+    assert!(storm["catch"]["snapshot"].is_null(), "nobody needed a snapshot: {storm:#}");
+    assert!(storm["catch"]["replay"].as_u64().unwrap_or(0) > 0, "{storm:#}");
+    assert_eq!(storm["missed"], 0, "{storm:#}");
+    assert_eq!(storm["duplicates"], 0, "{storm:#}");
+    assert_eq!(storm["disconnects"], 0, "{storm:#}");
+    eprintln!("storm A → B: {}", storm["resume_ms"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_on_the_leader_removes_a_feed_everywhere_and_a_differing_node_says_so() {
+    let engine = engines()[0];
+    let redis = Redis::start(engine, true).await;
+    let scores = Scores::start(espn_live()).await;
+    // Two feeds on the same upstream: two games, `nba:…` and `wnba:…`.
+    let feeds = [("nba.toml", feed_file_with_id("nba", &scores.url())), ("wnba.toml", feed_file_with_id("wnba", &scores.url()))];
+    let a = Node::start_with_feeds("node-a", &redis.url(), &feeds, "");
+    let b = Node::start_with_feeds("node-b", &redis.url(), &feeds, "");
+    for n in [&a, &b] {
+        n.wait_ready().await;
+        wait_until("both games", || async { n.games().await["games"].as_array().unwrap().len() == 2 }).await;
+    }
+    let (leader, follower) = if the_leader(&[&a, &b]).await == 0 { (&a, &b) } else { (&b, &a) };
+    wait_until("same seq", || async { a.games().await["seq"] == b.games().await["seq"] }).await;
+    let mut on_leader = subscribed(leader).await;
+    let mut on_follower = subscribed(follower).await;
+    assert_eq!(follower.metric("scoreticker_cluster_config_mismatch", &[]).await, 0.0);
+
+    std::fs::remove_file(leader.dir.path().join("feeds.d/wnba.toml")).unwrap();
+    leader.signal("HUP");
+    for c in [&mut on_leader, &mut on_follower] {
+        let f = c.next().await.unwrap();
+        assert_eq!(f.json["type"], "remove", "{}", f.text);
+        assert!(f.json["id"].as_str().unwrap().starts_with("wnba:"), "{}", f.text);
+    }
+    assert_eq!(on_leader.seq, on_follower.seq);
+    // The follower still has wnba.toml: it says its feeds differ from the leader's.
+    wait_until("mismatch reported", || async { follower.metric("scoreticker_cluster_config_mismatch", &[]).await == 1.0 }).await;
+    assert!(follower.status_page().await.contains("feed configuration differs from the leader"));
+    assert!(follower.logged("differs from the leader"), "{}", follower.logs());
 }

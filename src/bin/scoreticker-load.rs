@@ -164,6 +164,10 @@ struct StormArgs {
     /// The server's pid (its CPU time during the storm is reported).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Reconnect here instead of --url (another node of a cluster): every
+    /// client moves at once and resumes with `since` on that node.
+    #[arg(long)]
+    storm_url: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -239,7 +243,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Subscribe(a) if a.client.child => run_child(a.client, None),
         Command::Storm(a) if a.client.child => {
-            let storm = StormOpts { down: a.down, concurrency: a.storm_concurrency };
+            let storm = StormOpts { down: a.down, concurrency: a.storm_concurrency, url: a.storm_url };
             run_child(a.client, Some(storm))
         }
         Command::Subscribe(a) => parent(a.client.json, async move { subscribe(a).await }),
@@ -617,6 +621,9 @@ fn classify_slow(buf: &[u8], event: &mut impl FnMut(u64, i64)) -> Kind {
 
 struct Target {
     addr: SocketAddr,
+    /// Where reconnects go (`--storm-url`; else `addr` and `bare_url`).
+    resume_addr: SocketAddr,
+    resume_url: String,
     /// The URL as given (initial connections).
     url: String,
     /// Without the query (reconnects send `subscribe` with `since`).
@@ -666,6 +673,8 @@ fn parse_target(url: &str) -> Result<Target, String> {
     let topics = if topics.is_empty() { vec!["all".to_string()] } else { topics };
     Ok(Target {
         addr,
+        resume_addr: addr,
+        resume_url: format!("ws://{hostport}{base}"),
         url: url.to_string(),
         bare_url: format!("ws://{hostport}{base}"),
         url_has_topics,
@@ -904,8 +913,8 @@ enum Catch {
 /// Connects and gets current: hello, then a snapshot (fresh) or, with `resume`, a
 /// `subscribe` with `since` answered by a replay, a snapshot, or nothing (up to date).
 async fn sync(t: &Target, src: Ipv4Addr, st: &mut ClientState, sh: &Shared, resume: bool) -> Result<(Ws, Catch), String> {
-    let url = if resume || !t.url_has_topics { &t.bare_url } else { &t.url };
-    let mut ws = open(src, t.addr, url).await?;
+    let url = if resume { &t.resume_url } else if !t.url_has_topics { &t.bare_url } else { &t.url };
+    let mut ws = open(src, if resume { t.resume_addr } else { t.addr }, url).await?;
     let old_epoch = std::mem::take(&mut st.epoch);
     let hello_seq = loop {
         let buf = next_text(&mut ws).await?;
@@ -972,10 +981,12 @@ async fn read_loop(ws: &mut Ws, st: &mut ClientState, sh: &Shared, t: &Target, s
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct StormOpts {
     down: Duration,
     concurrency: Option<usize>,
+    /// Where to reconnect (default: the same server).
+    url: Option<String>,
 }
 
 struct Ctx {
@@ -1072,8 +1083,15 @@ fn run_child(args: ClientArgs, storm: Option<StormOpts>) -> ExitCode {
 }
 
 async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile: u64) {
-    let target = match parse_target(&args.url) {
-        Ok(t) => t,
+    let resume = storm_opts.as_ref().and_then(|s| s.url.as_deref()).map(parse_target).transpose();
+    let target = match parse_target(&args.url).and_then(|t| Ok((t, resume?))) {
+        Ok((mut t, resume)) => {
+            if let Some(r) = resume {
+                t.resume_addr = r.addr;
+                t.resume_url = r.bare_url;
+            }
+            t
+        }
         Err(e) => {
             emit(json!({"phase": "connected", "connected": 0, "failed": 0, "fatal": e}));
             return;
@@ -1088,7 +1106,7 @@ async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile: u64
         target,
         shared: Shared::new(),
         connect_sem: Semaphore::new(args.concurrency.max(1)),
-        storm_sem: storm_opts.and_then(|s| s.concurrency).map(|c| Semaphore::new(c.max(1))),
+        storm_sem: storm_opts.as_ref().and_then(|s| s.concurrency).map(|c| Semaphore::new(c.max(1))),
         timeout: args.connect_timeout,
     });
     let ramp = match args.ramp.as_deref().map(parse_rate) {
@@ -1147,7 +1165,7 @@ async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile: u64
             }
             "stop" => emit(json!({"phase": "window", "window": sh.take(), "alive": sh.alive.load(Relaxed)})),
             "storm" => {
-                let down = storm_opts.map(|s| s.down).unwrap_or_default();
+                let down = storm_opts.as_ref().map(|s| s.down).unwrap_or_default();
                 let expected = sh.alive.load(Relaxed);
                 *sh.reconnect_at.lock().unwrap() = Some(Instant::now() + down);
                 generation += 1;
@@ -1457,6 +1475,9 @@ fn phase_json(rate: Option<u32>, secs: f64, w: &Window, cpu_us: Option<u64>) -> 
 
 async fn storm(a: StormArgs) -> Result<Value, String> {
     parse_target(&a.client.url)?;
+    if let Some(url) = &a.storm_url {
+        parse_target(url)?;
+    }
     let started = Instant::now();
     let mut kids = Children::spawn(procs_of(&a.client))?;
     let conn = connect_all(&mut kids, &a.client, started).await?;

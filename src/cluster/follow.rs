@@ -55,6 +55,8 @@ pub struct Follower {
     verify: bool,
     /// The `t` of the last event applied, to compare after a reconnect.
     last_ts: Option<i64>,
+    /// The events read so far of a publication larger than one read.
+    pending: Vec<Sequenced>,
 }
 
 /// What the meta hash says.
@@ -79,6 +81,7 @@ impl Follower {
             synced: false,
             verify: false,
             last_ts: None,
+            pending: Vec::new(),
         }
     }
 
@@ -104,6 +107,7 @@ impl Follower {
                     self.cmd.broken();
                     self.block.broken();
                     self.verify = true;
+                    self.pending.clear();
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY) => {}
                         _ = stop.changed() => return,
@@ -160,12 +164,12 @@ impl Follower {
 
     /// Reads what follows the hub's seq and applies it, one publication at a time.
     async fn tail(&mut self, epoch: &str, meta_seq: u64) -> RedisResult<()> {
-        let from = format!("{}-0", self.hub.seq());
+        let from = format!("{}-0", self.pending.last().map(|e| e.seq).unwrap_or_else(|| self.hub.seq()));
         let mut read = redis::cmd("XREAD");
         read.arg("COUNT").arg(BATCH).arg("BLOCK").arg(BLOCK.as_millis() as u64).arg("STREAMS").arg(&self.keys.events).arg(&from);
         let reply: Option<StreamReadReply> = self.block.query(&read).await?;
         let entries: Vec<StreamId> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
-        let mut group: Vec<Sequenced> = Vec::new();
+        let mut group: Vec<Sequenced> = std::mem::take(&mut self.pending);
         for entry in &entries {
             let Some((event_epoch, last, event)) = parse_entry(entry) else {
                 tracing::error!(id = %entry.id, "unreadable stream entry; resyncing");
@@ -189,7 +193,8 @@ impl Follower {
                 self.status.set_lag(meta_seq.saturating_sub(seq), now_ms() - ts);
             }
         }
-        // A publication cut by COUNT is read again, whole, next time.
+        // A publication cut by COUNT: the rest comes with the next read.
+        self.pending = group;
         if entries.is_empty() {
             let seq = self.hub.seq();
             self.status.set_lag(meta_seq.saturating_sub(seq), 0);
@@ -233,6 +238,7 @@ impl Follower {
         tracing::info!(reason, %epoch, seq, games = games.len(), ring = ring.len(), new_epoch = changed, "resynced from Redis");
         metrics::counter!(status::RESYNCS, "reason" => reason).increment(1);
         self.hub.reset(epoch, seq, games, ring);
+        self.pending.clear();
         self.synced = true;
         self.verify = false;
         self.readiness.has_data.store(true, Ordering::Relaxed);

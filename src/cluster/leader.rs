@@ -85,6 +85,18 @@ impl Diffs {
         }
     }
 
+    /// Removals for the seeded games of feeds not in `feeds`.
+    fn orphans(&mut self, feeds: &[FeedConfig]) -> Vec<Event> {
+        let gone: Vec<String> = self.seeds.keys().filter(|f| !feeds.iter().any(|c| &c.id == *f)).cloned().collect();
+        let mut events = Vec::new();
+        for feed in gone {
+            for game in self.seeds.remove(&feed).unwrap_or_default() {
+                events.push(Event::Remove { game });
+            }
+        }
+        events
+    }
+
     /// A feed left the configuration: its games leave, seeded ones included.
     fn retire(&mut self, feed: &FeedConfig) -> Vec<Event> {
         self.apply(FeedUpdate { feed: feed.id.clone(), remove_after: feed.remove_after_missed_polls, polled: Polled::Retired })
@@ -156,6 +168,17 @@ impl Leader {
             Ok(begun) => begun,
             Err(why) => return why,
         };
+        let mut diffs = Diffs::new(games);
+        let mut feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
+        // Games of feeds this configuration no longer has (removed while no
+        // node led, or by a reload elsewhere) would stay forever: they leave.
+        let orphans = diffs.orphans(&feeds);
+        if !orphans.is_empty() {
+            match self.publish(&epoch, seq, orphans, until).await {
+                Ok(last) => seq = last,
+                Err(why) => return why,
+            }
+        }
         let (tx, mut rx) = mpsc::channel::<FeedUpdate>(64);
         let mut scheduler = match FeedScheduler::start().await {
             Ok(s) => s,
@@ -164,8 +187,6 @@ impl Leader {
                 return "scheduler";
             }
         };
-        let mut diffs = Diffs::new(games);
-        let mut feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
         for feed in &feeds {
             self.schedule(&mut scheduler, feed, &tx).await;
         }

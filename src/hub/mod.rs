@@ -651,6 +651,55 @@ mod tests {
         assert_eq!(restored.publish(vec![update(game("1", "nba", 5))]), 4);
     }
 
+    #[test]
+    fn applied_events_must_continue_the_history_exactly() {
+        let leader = hub();
+        leader.publish(vec![update(game("1", "nba", 1))]);
+        let follower = hub();
+        let (_, _, mut rx) = follower.connect(20);
+        let e1 = stamp(update(game("1", "nba", 1)), 1, 10);
+        let e3 = stamp(update(game("1", "nba", 3)), 3, 30);
+        assert_eq!(follower.apply("other", vec![e1.clone()]), Err(NotNext { expected_seq: 1, got_seq: 1 }), "another epoch");
+        assert_eq!(follower.apply("ep", vec![e3.clone()]), Err(NotNext { expected_seq: 1, got_seq: 3 }), "a gap");
+        assert_eq!(follower.apply("ep", vec![e1.clone()]), Ok(1));
+        assert_eq!(follower.apply("ep", vec![e1]), Err(NotNext { expected_seq: 2, got_seq: 1 }), "a duplicate");
+        let p = rx.try_recv().unwrap();
+        assert_eq!(p.events[0].bytes, stamp(update(game("1", "nba", 1)), 1, 10).frame, "the frame as given");
+        assert_eq!(follower.games()[0].game.home.score, Some(1));
+    }
+
+    #[test]
+    fn a_reset_ends_sessions_and_starts_the_new_history() {
+        let h = hub();
+        h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nba", 1))]);
+        let (_, _, mut rx) = h.connect(20);
+        let ring = vec![stamp(update(game("3", "nfl", 7)), 5, now_ms())];
+        h.reset("ep2".into(), 5, vec![game("3", "nfl", 7)], ring);
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)), "old sessions end");
+        assert_eq!((h.epoch(), h.seq(), h.games().len()), ("ep2".to_string(), 5, 1));
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep2".into(), seq: 4 };
+        let Catchup::Replay(Some(replay)) = h.subscribe(&mut sub, &topics(&["all"]), Some(&since)) else { panic!() };
+        assert_eq!(events_seqs(&json(&replay)), vec![5]);
+        let since = Since { epoch: "ep".into(), seq: 2 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)), "the old epoch gets a snapshot");
+    }
+
+    #[tokio::test]
+    async fn a_since_ahead_waits_for_the_hub_only_in_cluster_mode() {
+        let h = Arc::new(hub());
+        let ahead = Since { epoch: "ep".into(), seq: 1 };
+        h.catch_up_to(&ahead).await; // zero wait: returns at once
+        h.set_catch_up_wait(Duration::from_secs(30));
+        let waiter = tokio::spawn({
+            let h = h.clone();
+            async move { h.catch_up_to(&Since { epoch: "ep".into(), seq: 1 }).await }
+        });
+        tokio::task::yield_now().await;
+        h.publish(vec![update(game("1", "nba", 1))]);
+        tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("returns once caught up").unwrap();
+    }
+
     fn events_seqs(frame: &Value) -> Vec<u64> {
         match frame["type"].as_str() {
             Some("batch") => frame["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(),

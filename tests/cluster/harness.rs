@@ -135,8 +135,12 @@ pub fn signal(pid: u32, name: &str) {
 
 /// The feed file every node of a test runs: the test's upstream, polled every second.
 pub fn feed_file(url: &str) -> String {
+    feed_file_with_id("nba", url)
+}
+
+pub fn feed_file_with_id(id: &str, url: &str) -> String {
     format!(
-        "id = \"nba\"\nadapter = \"espn\"\nurl = \"{url}\"\nschedule = \"1s\"\nleague = \"nba\"\nsport = \"basketball\"\ntimeout = \"2s\"\nbackoff_initial = \"500ms\"\nbackoff_max = \"1s\"\n"
+        "id = \"{id}\"\nadapter = \"espn\"\nurl = \"{url}\"\nschedule = \"1s\"\nleague = \"nba\"\nsport = \"basketball\"\ntimeout = \"2s\"\nbackoff_initial = \"500ms\"\nbackoff_max = \"1s\"\n"
     )
 }
 
@@ -153,9 +157,16 @@ pub struct Node {
 impl Node {
     /// Starts a node on `redis` with the given lease and extra `[cluster]` lines.
     pub fn start(name: &str, redis_url: &str, feed_url: &str, cluster_extra: &str) -> Node {
+        Node::start_with_feeds(name, redis_url, &[("nba.toml", feed_file(feed_url))], cluster_extra)
+    }
+
+    /// A node with these feed files.
+    pub fn start_with_feeds(name: &str, redis_url: &str, feeds: &[(&str, String)], cluster_extra: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("feeds.d")).unwrap();
-        std::fs::write(dir.path().join("feeds.d/nba.toml"), feed_file(feed_url)).unwrap();
+        for (file, text) in feeds {
+            std::fs::write(dir.path().join("feeds.d").join(file), text).unwrap();
+        }
         let config = format!(
             "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[cluster]\nredis = \"{redis_url}\"\nnode_id = \"{name}\"\nlease = \"1s\"\n{cluster_extra}"
         );
