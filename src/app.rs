@@ -82,9 +82,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
             }
             readiness.has_data.store(true, Ordering::Relaxed);
             Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+                .with_ring_max_bytes(limits.ring_max_bytes)
         }
-        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age),
+        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
+            .with_ring_max_bytes(limits.ring_max_bytes),
     });
+    retire_unconfigured_feeds(&hub, &mut seeds, &config.feeds);
     let health = HealthBoard::default();
 
     // Bind everything before starting anything, so a port in use fails cleanly.
@@ -108,6 +111,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
     let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
+    report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     let cluster = match config.cluster.clone() {
@@ -184,6 +188,20 @@ async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
     socket.listen(LISTEN_BACKLOG).map_err(fail)
 }
 
+/// Restored games whose feed is no longer configured (renamed or removed while
+/// the service was stopped) leave through `remove` events now, before anything
+/// is served: no poller will ever answer for them, so nothing else would.
+fn retire_unconfigured_feeds(hub: &Hub, seeds: &mut HashMap<String, Vec<crate::model::Game>>, feeds: &[FeedConfig]) {
+    let gone: Vec<String> = seeds.keys().filter(|id| !feeds.iter().any(|f| &f.id == *id)).cloned().collect();
+    for feed in gone {
+        let games = seeds.remove(&feed).unwrap_or_default();
+        tracing::info!(feed = %feed, games = games.len(), "restored games of a feed that is no longer configured; removing them");
+        let events: Vec<Event> = games.into_iter().map(|game| Event::Remove { game }).collect();
+        count_events(&events);
+        hub.publish(events);
+    }
+}
+
 /// The diff stage: one [`FeedDiff`] per feed, fed by the pollers, publishing
 /// to the hub. One task, so each feed's polls are applied in order.
 async fn run_pipeline(
@@ -252,14 +270,17 @@ async fn save_after_changes(hub: Arc<Hub>, dir: PathBuf) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         seq.mark_unchanged();
-        save_state(&hub, &dir).await;
+        save_state(&hub, &dir, false).await;
     }
 }
 
-async fn save_state(hub: &Arc<Hub>, dir: &std::path::Path) {
+/// `clean` only from a graceful shutdown after the pipeline stopped: see
+/// [`state`] for why only such a file continues its epoch.
+async fn save_state(hub: &Arc<Hub>, dir: &std::path::Path, clean: bool) {
     let saved = hub.save();
     let dir = dir.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || state::save(&dir, saved)).await;
+    let write = if clean { state::save_clean } else { state::save };
+    let result = tokio::task::spawn_blocking(move || write(&dir, saved)).await;
     match result {
         Ok(Ok(())) => metrics::counter!(telemetry::STATE_WRITES, "result" => "ok").increment(1),
         Ok(Err(e)) => {
@@ -405,6 +426,7 @@ impl Supervisor {
             }
         }
         self.config.feeds = new.feeds;
+        report_ignored_feed_files(&new.ignored_feed_files);
         metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
         let summary = if summary.is_empty() { "no feed changed".to_string() } else { summary.join(" ") };
         tracing::info!(feeds = self.config.feeds.len(), changes = %summary, "configuration reloaded");
@@ -429,12 +451,17 @@ impl Supervisor {
         }
         self.scheduler.shutdown().await;
         drop(self.updates);
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.pipeline).await;
+        // The pipeline is the only publisher: once it has ended no event can
+        // follow the save, so the file may say clean. (Pollers still finishing a
+        // request hold senders, so it would not end by itself; a poll it drops
+        // here is polled again by the next start.)
+        self.pipeline.abort();
+        let _ = self.pipeline.await;
         if let Some(saver) = self.saver {
             saver.abort();
         }
         if let Some(dir) = self.config.state_dir.as_ref().filter(|_| self.config.cluster.is_none()) {
-            save_state(&self.hub, dir).await;
+            save_state(&self.hub, dir, true).await;
         }
     }
 }
@@ -488,4 +515,13 @@ impl Running {
             tracing::error!("shutdown took longer than 15s; exiting anyway");
         }
     }
+}
+
+/// Warns about each `*.toml` entry of the feeds directory that is not a feed
+/// file (its feed, if it had one, is not polled) and sets the gauge.
+fn report_ignored_feed_files(ignored: &[config::ConfigError]) {
+    for problem in ignored {
+        tracing::warn!(%problem, "feed file ignored");
+    }
+    metrics::gauge!(telemetry::FEED_FILES_IGNORED).set(ignored.len() as f64);
 }

@@ -56,6 +56,7 @@ timeout = "5s"
     );
     let feed = config::load_feed(&PathBuf::from("<built-in demo>/worldcup.toml"), &feed_text).map_err(|e| e.to_string())?;
     Ok(Config {
+        ignored_feed_files: Vec::new(),
         source: None,
         listen,
         feeds_dir: PathBuf::new(),

@@ -68,6 +68,11 @@ fn main() -> ExitCode {
     });
     match command {
         Command::CheckConfig { config: path } => match config::load(&path) {
+            Ok(cfg) if !cfg.ignored_feed_files.is_empty() => {
+                eprintln!("{}", config::ConfigErrors(cfg.ignored_feed_files.clone()));
+                eprintln!("{} problem(s) found", cfg.ignored_feed_files.len());
+                ExitCode::FAILURE
+            }
             Ok(cfg) => {
                 println!("{}: ok ({} feeds from {})", path.display(), cfg.feeds.len(), cfg.feeds_dir.display());
                 ExitCode::SUCCESS

@@ -5,6 +5,17 @@
 //! Written atomically (temporary file, fsync, rename, fsync of the directory):
 //! a crash mid-write leaves the previous file intact. A file that cannot be read
 //! back is set aside, never fatal: the service starts fresh rather than not at all.
+//!
+//! **Clean or not.** The file is written shortly after changes (at most once a
+//! second), so after a crash it may lag behind what clients were already sent:
+//! they may hold seq 9 while the file says 8. Continuing the same epoch from 8
+//! would give a *different* event the number 9, and a client resuming with
+//! `since {epoch, 9}` would never learn of it. So the file says whether it was
+//! written by a graceful shutdown, after the last event (`clean`), and only a
+//! clean file continues its epoch. Any other start keeps the games but begins a
+//! new epoch with an empty replay ring: every resuming client gets a snapshot.
+//! A clean file is claimed at start (rewritten as not clean before anything is
+//! served), so a crash later in that run is never mistaken for a clean stop.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +31,10 @@ const FORMAT_VERSION: u32 = 1;
 struct StateFile {
     version: u32,
     saved_at: String,
+    /// Written by a graceful shutdown after the last event: the file is complete
+    /// and current (see the module docs). Absent in older files: not clean.
+    #[serde(default)]
+    clean: bool,
     hub: SavedHub,
 }
 
@@ -27,9 +42,30 @@ pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Reads the state file in `dir`. `Ok(None)` when there is none; a corrupt or
-/// unreadable file is renamed to `state.json.corrupt-<time>` and also gives `None`.
+/// Reads the state file in `dir` and claims it for this run. `None` when there is
+/// none; a corrupt or unreadable file is renamed to `state.json.corrupt-<time>`
+/// and also gives `None`. Only a clean file (a graceful shutdown) continues its
+/// epoch and replay ring; any other gives its games under a new epoch. A clean
+/// file is rewritten as not clean before this returns (and if that fails, it is
+/// treated as not clean), so a crash in this run cannot reuse its seqs.
 pub fn load(dir: &Path) -> Option<SavedHub> {
+    let (mut hub, clean) = read(dir)?;
+    if clean {
+        match save(dir, hub.clone()) {
+            Ok(()) => return Some(hub),
+            Err(e) => tracing::error!(error = %e, "cannot claim the state file; starting a new epoch"),
+        }
+    } else {
+        tracing::warn!(old_epoch = %hub.epoch, seq = hub.seq,
+            "the state file is not from a graceful shutdown (a crash?): keeping its games under a new epoch; resuming clients get a snapshot");
+    }
+    hub.epoch = crate::hub::Hub::new_epoch();
+    hub.ring.clear();
+    Some(hub)
+}
+
+/// The file's hub and whether it is clean.
+fn read(dir: &Path) -> Option<(SavedHub, bool)> {
     let path = path_in(dir);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -42,8 +78,8 @@ pub fn load(dir: &Path) -> Option<SavedHub> {
     match serde_json::from_slice::<StateFile>(&bytes) {
         Ok(file) if file.version == FORMAT_VERSION => {
             tracing::info!(path = %path.display(), games = file.hub.games.len(), seq = file.hub.seq,
-                saved_at = %file.saved_at, "restored state");
-            Some(file.hub)
+                saved_at = %file.saved_at, clean = file.clean, "restored state");
+            Some((file.hub, file.clean))
         }
         Ok(file) => {
             set_aside(&path, &format!("unknown format version {}", file.version));
@@ -66,10 +102,21 @@ fn set_aside(path: &Path, why: &str) {
     }
 }
 
-/// Writes `hub` to `dir/state.json` atomically.
+/// Writes `hub` to `dir/state.json` atomically, as not clean: what a running
+/// service writes (a crash may follow with later events unsaved).
 pub fn save(dir: &Path, hub: SavedHub) -> std::io::Result<()> {
+    write(dir, hub, false)
+}
+
+/// Writes `hub` as clean: only for a graceful shutdown, once no event can
+/// follow, so the next start may continue the same epoch.
+pub fn save_clean(dir: &Path, hub: SavedHub) -> std::io::Result<()> {
+    write(dir, hub, true)
+}
+
+fn write(dir: &Path, hub: SavedHub, clean: bool) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let file = StateFile { version: FORMAT_VERSION, saved_at: chrono::Utc::now().to_rfc3339(), hub };
+    let file = StateFile { version: FORMAT_VERSION, saved_at: chrono::Utc::now().to_rfc3339(), clean, hub };
     let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
     let path = path_in(dir);
     let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
@@ -98,11 +145,38 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load(dir.path()), None);
-        save(dir.path(), saved()).unwrap();
+        save_clean(dir.path(), saved()).unwrap();
         assert_eq!(load(dir.path()), Some(saved()));
         // No temporary file left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn only_a_clean_file_continues_its_epoch_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut with_ring = saved();
+        with_ring.ring.push(crate::hub::SavedEvent {
+            seq: 7,
+            ts: 0,
+            id: "f:1".into(),
+            feed: "f".into(),
+            league: "l".into(),
+            home_abbr: "A".into(),
+            away_abbr: "B".into(),
+            frame: "{}".into(),
+        });
+        // Written while running (a crash may have followed): new epoch, no ring, same games and seq.
+        save(dir.path(), with_ring.clone()).unwrap();
+        let after_crash = load(dir.path()).unwrap();
+        assert_ne!(after_crash.epoch, "e");
+        assert!(after_crash.ring.is_empty());
+        assert_eq!(after_crash.seq, 7);
+        // Written by a graceful shutdown: continued, and claimed, so a crash in
+        // the run that read it is not mistaken for a clean stop.
+        save_clean(dir.path(), with_ring.clone()).unwrap();
+        assert_eq!(load(dir.path()), Some(with_ring.clone()));
+        assert_ne!(load(dir.path()).unwrap().epoch, "e", "a clean file is clean once");
     }
 
     #[test]

@@ -21,10 +21,13 @@ pub const GUARD_REJECTIONS: &str = "scoreticker_guard_rejections_total";
 pub const POLLS: &str = "scoreticker_polls_total";
 pub const POLL_DURATION: &str = "scoreticker_poll_duration_seconds";
 pub const UPSTREAM_BYTES: &str = "scoreticker_upstream_bytes_total";
+pub const REDIRECTS_REFUSED: &str = "scoreticker_redirects_refused_total";
+pub const UPSTREAM_TRUNCATED: &str = "scoreticker_upstream_fields_truncated_total";
 pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
+pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -66,9 +69,12 @@ fn describe() {
     describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
+    describe_counter!(REDIRECTS_REFUSED, "Upstream redirects not followed (another origin, link-local address, too many), by feed.");
+    describe_counter!(UPSTREAM_TRUNCATED, "Upstream strings cut to their documented cap, by feed and field.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
     describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
+    describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
 }

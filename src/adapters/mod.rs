@@ -7,11 +7,13 @@
 
 pub mod espn;
 pub mod json;
+pub mod limits;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::model::Game;
+use crate::untrusted::Untrusted;
 
 pub use json::JsonMapping;
 
@@ -47,8 +49,8 @@ impl AdapterKind {
 }
 
 /// An adapter bound to one feed. Holds the little state an adapter may keep:
-/// which unknown status values it has already warned about, so a strange
-/// upstream value is logged once rather than on every poll.
+/// which unknown status values (and over-long fields) it has already warned
+/// about, so a strange upstream value is logged once rather than on every poll.
 #[derive(Debug)]
 pub struct Adapter {
     kind: AdapterKind,
@@ -70,12 +72,27 @@ impl Adapter {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| AdapterError::NotJson(e.to_string()))?;
         let mut unknown = Vec::new();
-        let games = match &self.kind {
+        let mut games = match &self.kind {
             AdapterKind::Espn => espn::parse(&self.labels, &value, &mut unknown)?,
             AdapterKind::Json(mapping) => json::parse(mapping, &self.labels, &value, &mut unknown)?,
         };
         self.warn_unknown(unknown);
+        for game in &mut games {
+            for field in limits::cap_game(game) {
+                self.note_truncated(field, &game.id);
+            }
+        }
         Ok(games)
+    }
+
+    /// Counts a string cut to its cap, and logs it once per feed and field.
+    fn note_truncated(&self, field: &'static str, game: &str) {
+        metrics::counter!(crate::telemetry::UPSTREAM_TRUNCATED, "feed" => self.labels.feed.clone(), "field" => field)
+            .increment(1);
+        if self.warned.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("truncated {field}")) {
+            tracing::warn!(feed = %self.labels.feed, field, game = %Untrusted(game),
+                "upstream string longer than its cap; cut (logged once per field)");
+        }
     }
 
     /// Logs each unknown status value once per feed.
@@ -86,7 +103,7 @@ impl Adapter {
         let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         for value in unknown {
             if warned.insert(value.clone()) {
-                tracing::warn!(feed = %self.labels.feed, status = %value,
+                tracing::warn!(feed = %self.labels.feed, status = %Untrusted(&value),
                     "unknown upstream status value; mapped to a safe state (logged once)");
             }
         }

@@ -40,6 +40,11 @@ pub struct Config {
     /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
     /// `None` runs one node on its own, state file included.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Entries of the feeds directory named `*.toml` that are not readable feed
+    /// files (a directory, a dangling symlink, a symlink loop). `check-config`
+    /// reports them as errors; a running service warns and counts them, since
+    /// refusing a reload would not bring the file back.
+    pub ignored_feed_files: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +68,10 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Replay ring for `since` resume: at most this many events…
     pub ring_capacity: usize,
-    /// …and none older than this.
+    /// …and none older than this…
     pub ring_max_age: Duration,
+    /// …and no more than this many bytes of frames.
+    pub ring_max_bytes: usize,
     /// Events a slow client may fall behind the broadcast before it is resynced.
     pub broadcast_capacity: usize,
     /// Origins allowed to open `/ws` (empty: any). Others get 403.
@@ -82,6 +89,7 @@ impl Default for Limits {
             send_timeout: Duration::from_secs(10),
             ring_capacity: 10_000,
             ring_max_age: Duration::from_secs(15 * 60),
+            ring_max_bytes: 8 << 20,
             broadcast_capacity: 1024,
             allowed_origins: Vec::new(),
             max_connections_per_ip: 0,
@@ -130,6 +138,9 @@ pub struct FeedConfig {
     pub stale_after_missed_polls: u32,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Other origins (`https://host[:port]`) the feed's upstream may redirect
+    /// to; its own origin is always allowed. Custom headers never go to them.
+    pub allow_redirects_to: Vec<String>,
     /// The file this feed came from, for messages.
     pub source: PathBuf,
 }
@@ -228,6 +239,7 @@ struct LimitsFile {
     send_timeout: Option<String>,
     ring_capacity: Option<usize>,
     ring_max_age: Option<String>,
+    ring_max_bytes: Option<String>,
     broadcast_capacity: Option<usize>,
     allowed_origins: Option<Vec<String>>,
     max_connections_per_ip: Option<usize>,
@@ -266,6 +278,8 @@ struct FeedFile {
     stale_after_missed_polls: Option<u32>,
     backoff_initial: Option<String>,
     backoff_max: Option<String>,
+    #[serde(default)]
+    allow_redirects_to: Vec<String>,
     mapping: Option<JsonMapping>,
 }
 
@@ -325,9 +339,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     });
 
     let mut feeds = Vec::new();
+    let mut ignored_feed_files = Vec::new();
     match feed_files(&feeds_dir) {
         Err(e) => report.at(&file, "feeds_dir", &format!("cannot read {}: {e}", feeds_dir.display())),
-        Ok(paths) => {
+        Ok((paths, ignored)) => {
+            ignored_feed_files = ignored;
             for feed_path in paths {
                 match std::fs::read_to_string(&feed_path) {
                     Err(e) => report.push(&feed_path, None, "", &format!("cannot read: {e}")),
@@ -345,8 +361,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     check_unique_ids(&feeds, &mut report);
 
     if report.errors.is_empty() {
-        Ok(Config { source: Some(path.to_path_buf()), listen, feeds_dir, state_dir, tls, admin_listen, limits, feeds, cluster })
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            listen,
+            feeds_dir,
+            state_dir,
+            tls,
+            admin_listen,
+            limits,
+            feeds,
+            ignored_feed_files,
+            cluster,
+        })
     } else {
+        report.errors.extend(ignored_feed_files);
         Err(ConfigErrors(report.errors))
     }
 }
@@ -360,14 +388,39 @@ pub fn load_feed(path: &Path, text: &str) -> Result<FeedConfig, ConfigErrors> {
     }
 }
 
-/// The `*.toml` files of a feeds directory, sorted so load order is stable.
-fn feed_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+/// The `*.toml` files of a feeds directory, sorted so load order is stable,
+/// and the `*.toml` entries that cannot be feed files, each with the reason.
+fn feed_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<ConfigError>)> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    paths.sort();
-    Ok(paths)
+    entries.sort();
+    let mut files = Vec::new();
+    let mut ignored = Vec::new();
+    for path in entries {
+        // `metadata` follows symlinks, `symlink_metadata` does not: together
+        // they tell a dangling link from a loop from a directory.
+        let problem = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {
+                files.push(path);
+                continue;
+            }
+            Ok(m) if m.is_dir() => "is a directory, not a feed file".to_string(),
+            Ok(_) => "is not a regular file".to_string(),
+            Err(e) if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) => {
+                match std::fs::read_link(&path) {
+                    Ok(target) if e.kind() == std::io::ErrorKind::NotFound => {
+                        format!("is a symlink to {}, which does not exist", target.display())
+                    }
+                    _ => format!("is a symlink that cannot be followed ({e})"),
+                }
+            }
+            Err(e) => format!("cannot be read: {e}"),
+        };
+        ignored.push(ConfigError { file: path, line: None, key: String::new(), message: format!("ignored: {problem}") });
+    }
+    Ok((files, ignored))
 }
 
 fn load_feed_text(
@@ -487,6 +540,8 @@ fn load_feed_text(
         report.at(&file, "stale_after_missed_polls", "must be at least 1");
     }
 
+    let allow_redirects_to = validate_origins(&raw.allow_redirects_to, &file, report);
+
     if report.errors.len() > before {
         return None;
     }
@@ -506,8 +561,36 @@ fn load_feed_text(
         stale_after_missed_polls: stale_after,
         backoff_initial,
         backoff_max,
+        allow_redirects_to,
         source: path.to_path_buf(),
     })
+}
+
+/// `allow_redirects_to`: each entry an http(s) origin, nothing after the port.
+/// Returned in the form the redirect policy compares (`Url::origin`).
+fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<String> {
+    let mut origins = Vec::new();
+    for entry in raw {
+        let parsed = reqwest::Url::parse(entry).ok().filter(|u| {
+            (u.scheme() == "http" || u.scheme() == "https")
+                && u.host().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && !entry.ends_with('/')
+        });
+        match parsed {
+            Some(u) => origins.push(crate::feeds::redirect::origin_of(&u)),
+            None => report.at(
+                file,
+                "allow_redirects_to",
+                &format!("`{entry}` is not an origin like \"https://cdn.example.com\" or \"http://10.0.0.5:8080\""),
+            ),
+        }
+    }
+    origins
 }
 
 /// "15s" → an interval (whole seconds); six space-separated fields → a cron checked by the same
@@ -553,6 +636,20 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         send_timeout: dur(report, "send_timeout", &raw.send_timeout, d.send_timeout),
         ring_capacity: raw.ring_capacity.unwrap_or(d.ring_capacity),
         ring_max_age: dur(report, "ring_max_age", &raw.ring_max_age, d.ring_max_age),
+        ring_max_bytes: match &raw.ring_max_bytes {
+            None => d.ring_max_bytes,
+            Some(t) => match parse_bytes(t) {
+                Ok(b) if b >= 64 << 10 => b as usize,
+                Ok(_) => {
+                    report.at(file, "limits.ring_max_bytes", "must be at least 64KiB (one large scoreboard's events)");
+                    d.ring_max_bytes
+                }
+                Err(m) => {
+                    report.at(file, "limits.ring_max_bytes", &m);
+                    d.ring_max_bytes
+                }
+            },
+        },
         broadcast_capacity: raw.broadcast_capacity.unwrap_or(d.broadcast_capacity),
         allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
         max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),

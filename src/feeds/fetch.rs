@@ -3,10 +3,15 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
+};
 use reqwest::StatusCode;
 
 use crate::config::FeedConfig;
+use crate::feeds::redirect::{self, Hop, Refusal};
+use crate::telemetry;
+use crate::untrusted::Untrusted;
 
 /// What the upstream told us last time, so the next request can be conditional.
 #[derive(Debug, Default, Clone)]
@@ -38,6 +43,9 @@ pub enum FetchError {
     TooLarge { limit: u64 },
     #[error("{0}")]
     Transport(String),
+    /// A redirect the feed's redirect policy does not allow (see [`redirect`]).
+    #[error("{0}")]
+    Redirect(Refusal),
 }
 
 impl FetchError {
@@ -48,6 +56,7 @@ impl FetchError {
             FetchError::Status { .. } => "http_error",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Transport(_) => "transport_error",
+            FetchError::Redirect(_) => "redirect_refused",
         }
     }
 
@@ -65,26 +74,29 @@ pub fn client() -> reqwest::Client {
         .user_agent(concat!("scoreticker/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
+        // Redirects are followed by `fetch` itself, hop by hop, under the feed's
+        // redirect policy (`redirect::check`).
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the HTTP client builds with static settings")
 }
 
-/// Polls `feed.url` once.
+/// Polls `feed.url` once, following the redirects its policy allows.
 pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut Validators) -> Result<Fetched, FetchError> {
-    let mut headers = HeaderMap::new();
+    let mut custom = HeaderMap::new();
     for (name, value) in &feed.headers.0 {
         // Validated at config load.
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            headers.insert(n, v);
+            custom.insert(n, v);
         }
     }
+    let mut conditional = HeaderMap::new();
     if let Some(etag) = validators.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(IF_NONE_MATCH, etag);
+        conditional.insert(IF_NONE_MATCH, etag);
     }
     if let Some(lm) = validators.last_modified.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(IF_MODIFIED_SINCE, lm);
+        conditional.insert(IF_MODIFIED_SINCE, lm);
     }
-    let request = client.get(&feed.url).headers(headers).timeout(feed.timeout);
     let map_err = |e: reqwest::Error| {
         if e.is_timeout() {
             FetchError::Timeout(feed.timeout)
@@ -93,7 +105,50 @@ pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut
             FetchError::Transport(error_chain(&e))
         }
     };
-    let mut response = request.send().await.map_err(map_err)?;
+    // One deadline for the whole poll, redirects included.
+    let deadline = tokio::time::Instant::now() + feed.timeout;
+    let mut url = reqwest::Url::parse(&feed.url).map_err(|e| FetchError::Transport(format!("feed URL: {e}")))?;
+    let mut hop = Hop::SameOrigin;
+    let mut hops = 0;
+    let mut response = loop {
+        let mut headers = conditional.clone();
+        if hop == Hop::SameOrigin {
+            headers.extend(custom.clone());
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(FetchError::Timeout(feed.timeout));
+        }
+        let response = client.get(url.clone()).headers(headers).timeout(remaining).send().await.map_err(map_err)?;
+        if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+            break response;
+        }
+        let Some(target) = response.headers().get(LOCATION) else {
+            // A 3xx without a Location is the upstream's answer; treated as an error below.
+            break response;
+        };
+        let next = target
+            .to_str()
+            .map_err(|_| Refusal::BadLocation("Location is not text".into()))
+            .and_then(|t| redirect::location(&url, t));
+        hops += 1;
+        let checked = match next {
+            Ok(_) if hops > redirect::MAX_HOPS => Err(Refusal::TooMany),
+            Ok(next) => redirect::check(feed, &next).await.map(|h| (h, next)),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok((h, next)) => {
+                hop = h;
+                url = next;
+            }
+            Err(refusal) => {
+                metrics::counter!(telemetry::REDIRECTS_REFUSED, "feed" => feed.id.clone()).increment(1);
+                tracing::warn!(feed = %feed.id, from = %redirect::origin_of(&url), reason = %Untrusted(&refusal), "redirect refused");
+                return Err(FetchError::Redirect(refusal));
+            }
+        }
+    };
     let status = response.status();
     if status == StatusCode::NOT_MODIFIED {
         return Ok(Fetched::NotModified);

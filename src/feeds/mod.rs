@@ -8,6 +8,7 @@
 
 pub mod fetch;
 pub mod health;
+pub mod redirect;
 pub mod window;
 
 use std::collections::HashMap;
@@ -19,10 +20,11 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::adapters::{Adapter, FeedLabels};
+use crate::adapters::{Adapter, AdapterError, FeedLabels};
 use crate::config::{FeedConfig, Schedule};
 use crate::model::Game;
 use crate::telemetry;
+use crate::untrusted::Untrusted;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard};
 
@@ -45,6 +47,35 @@ pub enum Polled {
     Same,
     /// The feed was removed from the configuration: all its games leave.
     Retired,
+}
+
+/// Why a poll failed. Either way the last good state stays.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The request, the response status or the body's transfer.
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    /// A body arrived but the adapter could not read it.
+    #[error("{0}")]
+    Parse(AdapterError),
+}
+
+impl PollError {
+    /// The outcome label used in logs, health records and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            PollError::Fetch(e) => e.outcome(),
+            PollError::Parse(_) => "parse_error",
+        }
+    }
+
+    /// How long the upstream asked us to wait (429/503 Retry-After), uncapped.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PollError::Fetch(e) => e.retry_after(),
+            PollError::Parse(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -90,31 +121,11 @@ impl Poller {
             return;
         }
         let started = std::time::Instant::now();
-        let result = fetch::fetch(&self.client, &self.feed, &mut state.validators).await;
-        let outcome = match result {
-            Ok(Fetched::NotModified) => self.hand_on(Polled::Same).await.map(|()| "not_modified"),
-            Ok(Fetched::Unchanged) => self.hand_on(Polled::Same).await.map(|()| "unchanged"),
-            Ok(Fetched::Body(body)) => {
-                metrics::counter!(telemetry::UPSTREAM_BYTES, "feed" => self.feed.id.clone()).increment(body.len() as u64);
-                match self.adapter.parse(&body) {
-                    Ok(games) => {
-                        state.validators.accept(&body);
-                        let count = games.len();
-                        self.health.update(&self.feed.id, |h| h.games = count);
-                        metrics::gauge!(telemetry::FEED_GAMES, "feed" => self.feed.id.clone()).set(count as f64);
-                        self.hand_on(Polled::Games(games)).await.map(|()| "ok")
-                    }
-                    Err(e) => {
-                        state.validators.reject();
-                        Err(("parse_error", e.to_string(), None))
-                    }
-                }
-            }
-            Err(e) => Err((e.outcome(), e.to_string(), e.retry_after())),
-        };
+        let outcome = self.poll(&mut state).await;
         let elapsed = started.elapsed();
         let label = match &outcome {
-            Ok(label) | Err((label, _, _)) => *label,
+            Ok(label) => label,
+            Err(e) => e.outcome(),
         };
         metrics::counter!(telemetry::POLLS, "feed" => self.feed.id.clone(), "outcome" => label).increment(1);
         metrics::histogram!(telemetry::POLL_DURATION, "feed" => self.feed.id.clone()).record(elapsed.as_secs_f64());
@@ -132,11 +143,16 @@ impl Poller {
                     h.last_outcome = Some(label.into());
                 });
             }
-            Err((label, message, retry_after)) => {
-                state.failures += 1;
-                let delay = self.backoff(state.failures).max(retry_after.unwrap_or(Duration::ZERO));
-                state.not_before = Some(Instant::now() + delay);
-                tracing::warn!(feed = %self.feed.id, outcome = label, error = %message, failures = state.failures,
+            Err(error) => {
+                state.failures = state.failures.saturating_add(1);
+                let delay = self.retry_delay(state.failures, error.retry_after());
+                // `delay` is at most backoff_max; one too far for the clock (a
+                // backoff_max of centuries) waits a day.
+                let at = Instant::now();
+                state.not_before = at.checked_add(delay).or_else(|| at.checked_add(Duration::from_secs(24 * 3600)));
+                let label = error.outcome();
+                let message = error.to_string();
+                tracing::warn!(feed = %self.feed.id, outcome = label, error = %Untrusted(&message), failures = state.failures,
                     retry_in_ms = delay.as_millis() as u64, "poll failed; keeping the last good state");
                 let failures = state.failures;
                 self.health.update(&self.feed.id, |h| {
@@ -152,12 +168,51 @@ impl Poller {
         }
     }
 
+    /// Fetches, parses and hands on one poll; the outcome label of a good one.
+    async fn poll(&self, state: &mut PollState) -> Result<&'static str, PollError> {
+        match fetch::fetch(&self.client, &self.feed, &mut state.validators).await? {
+            Fetched::NotModified => {
+                self.hand_on(Polled::Same).await;
+                Ok("not_modified")
+            }
+            Fetched::Unchanged => {
+                self.hand_on(Polled::Same).await;
+                Ok("unchanged")
+            }
+            Fetched::Body(body) => {
+                metrics::counter!(telemetry::UPSTREAM_BYTES, "feed" => self.feed.id.clone()).increment(body.len() as u64);
+                match self.adapter.parse(&body) {
+                    Ok(games) => {
+                        state.validators.accept(&body);
+                        let count = games.len();
+                        self.health.update(&self.feed.id, |h| h.games = count);
+                        metrics::gauge!(telemetry::FEED_GAMES, "feed" => self.feed.id.clone()).set(count as f64);
+                        self.hand_on(Polled::Games(games)).await;
+                        Ok("ok")
+                    }
+                    Err(e) => {
+                        state.validators.reject();
+                        Err(PollError::Parse(e))
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends a good poll downstream. Fails only while shutting down, which is
     /// not worth reporting as a poll failure.
-    async fn hand_on(&self, polled: Polled) -> Result<(), (&'static str, String, Option<Duration>)> {
+    async fn hand_on(&self, polled: Polled) {
         let update = FeedUpdate { feed: self.feed.id.clone(), remove_after: self.feed.remove_after_missed_polls, polled };
         let _ = self.out.send(update).await;
-        Ok(())
+    }
+
+    /// How long to wait after the `failures`-th failure in a row: the backoff,
+    /// or longer when the upstream asked (Retry-After), but never longer than
+    /// `backoff_max`: a hostile or mistaken "retry in a year" must not silence
+    /// the feed.
+    fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let asked = retry_after.unwrap_or(Duration::ZERO).min(self.feed.backoff_max);
+        self.backoff(failures).max(asked)
     }
 
     /// Exponential backoff with equal jitter: the wait doubles per failure (from

@@ -162,6 +162,8 @@ struct HubState {
     seq: u64,
     games: BTreeMap<String, Arc<StoredGame>>,
     ring: VecDeque<Arc<EventFrame>>,
+    /// Bytes held by `ring` (its frames' `ws` buffers).
+    ring_bytes: usize,
     /// Replaced by [`Hub::reset`]: dropping the old sender ends every session
     /// of the old history, and their clients resume from their `since`.
     tx: broadcast::Sender<Arc<Published>>,
@@ -177,6 +179,8 @@ pub struct Hub {
     broadcast_capacity: usize,
     ring_capacity: usize,
     ring_max_age: Duration,
+    /// …and at most this many bytes of frames (see [`Hub::with_ring_max_bytes`]).
+    ring_max_bytes: usize,
     /// The last published seq, for whoever wants to react to changes (the state file writer).
     changed: watch::Sender<u64>,
 }
@@ -217,12 +221,14 @@ impl Hub {
                 seq: 0,
                 games: BTreeMap::new(),
                 ring: VecDeque::new(),
+                ring_bytes: 0,
                 tx,
                 catch_up_wait: Duration::ZERO,
             }),
             broadcast_capacity,
             ring_capacity,
             ring_max_age,
+            ring_max_bytes: usize::MAX,
             changed: watch::channel(0).0,
         }
     }
@@ -241,7 +247,9 @@ impl Hub {
             }
             for e in saved.ring.into_iter().filter(|e| e.seq <= saved.seq) {
                 let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
-                state.ring.push_back(Arc::new(EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes())));
+                let frame = EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes());
+                state.ring_bytes += frame.ws.len();
+                state.ring.push_back(Arc::new(frame));
             }
             let now = now_ms();
             hub.trim_ring(&mut state, now);
@@ -341,8 +349,11 @@ impl Hub {
             state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing, json }));
         }
         state.ring.clear();
+        state.ring_bytes = 0;
         for e in ring.into_iter().filter(|e| e.seq <= seq) {
-            state.ring.push_back(Arc::new(EventFrame::new(e.seq, e.ts, Routing::of(&e.game), &e.frame)));
+            let frame = EventFrame::new(e.seq, e.ts, Routing::of(&e.game), &e.frame);
+            state.ring_bytes += frame.ws.len();
+            state.ring.push_back(Arc::new(frame));
         }
         self.trim_ring(&mut state, now_ms());
         state.tx = broadcast::channel(self.broadcast_capacity.max(1)).0;
@@ -385,6 +396,7 @@ impl Hub {
             frames.push(Arc::new(EventFrame::new(e.seq, e.ts, routing, &e.frame)));
         }
         for f in &frames {
+            state.ring_bytes += f.ws.len();
             state.ring.push_back(f.clone());
         }
         self.trim_ring(state, now);
@@ -400,12 +412,24 @@ impl Hub {
         seq
     }
 
+    /// Bounds the replay ring memory too (`limits.ring_max_bytes`): count and
+    /// age alone let a few huge events hold any amount of memory.
+    pub fn with_ring_max_bytes(mut self, max: usize) -> Hub {
+        self.ring_max_bytes = max;
+        let mut state = self.lock();
+        self.trim_ring(&mut state, now_ms());
+        drop(state);
+        self
+    }
+
     fn trim_ring(&self, state: &mut HubState, now: i64) {
         let max_age_ms = self.ring_max_age.as_millis() as i64;
         while state.ring.len() > self.ring_capacity
+            || state.ring_bytes > self.ring_max_bytes
             || state.ring.front().is_some_and(|f| now - f.ts > max_age_ms)
         {
-            state.ring.pop_front();
+            let Some(oldest) = state.ring.pop_front() else { break };
+            state.ring_bytes -= oldest.ws.len();
         }
     }
 

@@ -15,6 +15,26 @@ pub fn parse_topics_param(raw: Option<&str>) -> Result<Vec<Topic>, String> {
     }
 }
 
+/// Checks a client's list of topics the same way wherever it arrives (a
+/// `subscribe` message, `/ws?topics=`, `/sse?topics=`): not empty, at most `max`
+/// (looking no further than `max + 1`, so a huge list costs nothing), and every
+/// one a valid topic. Errors are the protocol's error code and message.
+pub fn check_topics<'a>(topics: impl IntoIterator<Item = &'a str>, max: usize) -> Result<Vec<Topic>, (&'static str, String)> {
+    let topics: Vec<&str> = topics.into_iter().take(max.saturating_add(1)).collect();
+    if topics.is_empty() {
+        return Err(("bad_request", "topics must not be empty".into()));
+    }
+    if topics.len() > max {
+        return Err(("too_many_topics", format!("at most {max} topics per connection")));
+    }
+    topics.iter().map(|t| t.parse::<Topic>().map_err(|e| ("unknown_topic", e.0))).collect()
+}
+
+/// [`check_topics`] for a `topics=a,b` query value, as the 400 to answer when it fails.
+pub fn check_topics_param(raw: &str, max: usize) -> Result<Vec<Topic>, Response<bytes::Bytes>> {
+    check_topics(raw.split(',').map(str::trim), max).map_err(|(code, message)| error_response(StatusCode::BAD_REQUEST, code, &message))
+}
+
 pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response<bytes::Bytes> {
     Response::builder()
         .status(status)

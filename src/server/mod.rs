@@ -114,9 +114,9 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
             // Topics in the URL subscribe at once; without them the client sends `subscribe`.
             let topics = match query_param(&query, "topics").filter(|t| !t.trim().is_empty()) {
                 None => Vec::new(),
-                Some(raw) => match api::parse_topics_param(Some(&raw)) {
+                Some(raw) => match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
                     Ok(t) => t,
-                    Err(message) => return api::error_response(StatusCode::BAD_REQUEST, "unknown_topic", &message),
+                    Err(refused) => return refused,
                 },
             };
             let config = upgrade::socket_config(ctx.limits.max_message_bytes);

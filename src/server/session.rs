@@ -28,7 +28,7 @@ use crate::telemetry;
 /// A message from the client.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientMessage {
+pub enum ClientMessage {
     Subscribe {
         topics: Vec<String>,
         #[serde(default)]
@@ -40,9 +40,24 @@ enum ClientMessage {
 }
 
 #[derive(Debug, Deserialize)]
-struct SinceWire {
+pub struct SinceWire {
     epoch: String,
     seq: u64,
+}
+
+impl ClientMessage {
+    /// The wire parse, shared by the session and the `client_message` fuzz target.
+    pub fn parse(text: &str) -> Result<ClientMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The topics as written, and the resume point of a subscribe.
+    pub fn into_parts(self) -> (Vec<String>, Option<Since>) {
+        match self {
+            ClientMessage::Subscribe { topics, since } => (topics, since.map(|s| Since { epoch: s.epoch, seq: s.seq })),
+            ClientMessage::Unsubscribe { topics } => (topics, None),
+        }
+    }
 }
 
 /// Why a session ended, for the log (read through `Debug`).
@@ -212,7 +227,7 @@ impl Session {
         if !self.take_allowance() {
             return self.reject("rate_limited", "too many messages; slow down").await;
         }
-        let message: ClientMessage = match serde_json::from_str(text) {
+        let message = match ClientMessage::parse(text) {
             Ok(m) => m,
             Err(e) => {
                 let message = format!("not a valid message ({e}); expected {{\"type\":\"subscribe\",\"topics\":[…]}}");
@@ -246,13 +261,7 @@ impl Session {
     }
 
     fn parse_topics(&self, topics: &[String]) -> Result<Vec<Topic>, (&'static str, String)> {
-        if topics.is_empty() {
-            return Err(("bad_request", "topics must not be empty".into()));
-        }
-        if topics.len() > self.limits.max_topics_per_client {
-            return Err(("too_many_topics", format!("at most {} topics per connection", self.limits.max_topics_per_client)));
-        }
-        topics.iter().map(|t| t.parse::<Topic>().map_err(|e| ("unknown_topic", e.0))).collect()
+        super::api::check_topics(topics.iter().map(String::as_str), self.limits.max_topics_per_client)
     }
 
     /// Answers a bad message with an error frame (and counts it); the

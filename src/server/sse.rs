@@ -99,14 +99,12 @@ fn respond(
     abort: Option<Abort>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
-    let topics = match api::parse_topics_param(query_param(&query, "topics").as_deref()) {
+    // Absent or blank: every game.
+    let raw = query_param(&query, "topics").filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "all".into());
+    let topics = match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
         Ok(t) => t,
-        Err(message) => return api::error_response(StatusCode::BAD_REQUEST, "unknown_topic", &message).into_response(),
+        Err(refused) => return refused.into_response(),
     };
-    if topics.len() > ctx.limits.max_topics_per_client {
-        let message = format!("at most {} topics per connection", ctx.limits.max_topics_per_client);
-        return api::error_response(StatusCode::BAD_REQUEST, "too_many_topics", &message).into_response();
-    }
     let slot = match admit(&ctx, origin.as_deref(), peer) {
         Ok(slot) => slot,
         Err(refused) => return refused.into_response(),

@@ -1,0 +1,3 @@
+#![no_main]
+//! See `scoreticker::fuzzing::config`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| scoreticker::fuzzing::config(data));
