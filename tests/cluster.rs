@@ -448,3 +448,37 @@ async fn a_reload_on_the_leader_removes_a_feed_everywhere_and_a_differing_node_s
     assert!(follower.status_page().await.contains("feed configuration differs from the leader"));
     assert!(follower.logged("differs from the leader"), "{}", follower.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_losing_its_last_writes_begins_a_new_epoch_not_a_forked_history() {
+    let engine = engines()[0];
+    let redis = Redis::start(engine, true).await;
+    let mut scores = Scores::start(espn_live()).await;
+    let (a, b) = two_nodes(&redis, &scores, "").await;
+    the_leader(&[&a, &b]).await;
+    let mut ca = subscribed(&a).await;
+    let mut score = 0;
+    for _ in 0..2 {
+        score = scores.bump();
+        until_score(&mut ca, score).await;
+    }
+    let old_epoch = ca.epoch.clone();
+    // What a failover that dropped unreplicated writes leaves: the last event gone,
+    // and meta's seq one behind what the nodes applied.
+    let seq: u64 = redis.cmd(redis::cmd("HGET").arg("{scoreticker}:meta").arg("seq")).await;
+    let _: i64 = redis.cmd(redis::cmd("XDEL").arg("{scoreticker}:events").arg(format!("{seq}-0"))).await;
+    let _: i64 = redis.cmd(redis::cmd("HSET").arg("{scoreticker}:meta").arg("seq").arg(seq - 1)).await;
+    // Both nodes notice; a new epoch begins; the client gets a snapshot of it.
+    assert!(ca.next().await.is_none(), "the forked history's session ends");
+    for node in [&a, &b] {
+        wait_until("new epoch", || async { node.games().await["epoch"] != old_epoch.as_str() }).await;
+    }
+    let (mut c, hello) = Client::subscribe(&a.ws(), Some((&old_epoch, ca.seq))).await;
+    assert_ne!(hello.json["epoch"], old_epoch.as_str());
+    let snap = c.next().await.unwrap();
+    assert_eq!(snap.json["type"], "snapshot", "{}", snap.text);
+    assert_eq!(home_score(&snap.json["games"][0]), score);
+    assert!(a.metric("scoreticker_cluster_resyncs_total", &[("reason", "diverged")]).await + b.metric("scoreticker_cluster_resyncs_total", &[("reason", "diverged")]).await >= 1.0);
+    let score = scores.bump();
+    until_score(&mut c, score).await;
+}

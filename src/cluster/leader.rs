@@ -198,9 +198,12 @@ impl Leader {
                 _ = stop.changed() => break "stopping",
                 _ = renew.tick() => {
                     let sent = Instant::now();
-                    let renewed: redis::RedisResult<i64> = self.cmd.invoke(scripts::RENEW.key(&self.keys.leader).arg(&self.token).arg(self.lease_ms())).await;
+                    let mut renew = scripts::RENEW.prepare_invoke();
+                    renew.key(&self.keys.leader).key(&self.keys.meta).arg(&self.token).arg(self.lease_ms()).arg(&epoch);
+                    let renewed: redis::RedisResult<i64> = self.cmd.invoke(&renew).await;
                     match renewed {
                         Ok(1) => until = sent + self.config.lease,
+                        Ok(2) => break "the epoch changed under it",
                         Ok(_) => break "lost the lease",
                         Err(e) if Instant::now() >= until => {
                             tracing::error!(error = %e, "cannot renew the lease and it has run out");

@@ -54,14 +54,15 @@ return 0",
     )
 });
 
-/// Compare-and-PEXPIRE. KEYS: leader. ARGV: token, lease ms. 1 when still held.
+/// Compare-and-PEXPIRE. KEYS: leader, meta. ARGV: token, lease ms, the epoch
+/// the leader publishes in. 0: not held; 1: held; 2: held, but the epoch is
+/// gone or another (a node voided it, or Redis lost it): the term must end.
 pub static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0",
+        r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[3] then return 2 end
+return 1",
     )
 });
 
