@@ -8,7 +8,8 @@
 # (30s), GAMES in the synthetic upstream (20), RUNS of the failover measurement
 # (10), LEASE of the cluster (5s), REDIS server binary (redis-server; valkey-server
 # works too), OUT directory for JSON results and logs (target/bench/cluster-<UTC>),
-# QUIET_MAX / QUIET_TIMEOUT as in run.sh (wait for a quiet machine before each window).
+# QUIET_MAX / QUIET_TIMEOUT as in run.sh (wait for a quiet machine before each window),
+# PROFILE (release; `debug` checks the script quickly, its numbers mean nothing).
 #
 # Measured: upstream change -> delivery latency p50/p99 and CPU per delivery of
 # each server process (scoreticker-load subscribe --server-pid), Redis CPU per
@@ -28,6 +29,7 @@ REDIS=${REDIS:-redis-server}
 QUIET_MAX=${QUIET_MAX:-15}
 QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
 OUT=${OUT:-$root/target/bench/cluster-$(date -u +%Y%m%dT%H%M%SZ)}
+PROFILE=${PROFILE:-release}
 
 for tool in cargo curl python3 "$REDIS"; do
   command -v "$tool" >/dev/null || { echo "cluster.sh: needs $tool" >&2; exit 1; }
@@ -43,10 +45,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { printf '\n== %s\n' "$*" >&2; }
 
-log "building (release)"
-(cd "$root" && cargo build --release --bins)
-load=$root/target/release/scoreticker-load
-svc=$root/target/release/scoreticker
+log "building ($PROFILE)"
+if [ "$PROFILE" = release ]; then (cd "$root" && cargo build --release --bins); else (cd "$root" && cargo build --bins); fi
+load=$root/target/$PROFILE/scoreticker-load
+svc=$root/target/$PROFILE/scoreticker
 mkdir -p "$OUT"
 echo "results: $OUT" >&2
 
@@ -60,6 +62,9 @@ free_port() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 seq_of() { curl -fsS "http://$1/api/v1/games" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])'; }
 quiet() { [ "$QUIET_TIMEOUT" = 0 ] || "$load" wait-quiet --max-percent "$QUIET_MAX" --timeout "${QUIET_TIMEOUT}s"; }
+# Without the quiet waits, a window disturbed by other processes is not measured again either.
+retries=3
+[ "$QUIET_TIMEOUT" = 0 ] && retries=0
 
 log "Redis ($REDIS) with its append-only file"
 redis_port=$(free_port)
@@ -114,7 +119,7 @@ log "one node, $((2 * N)) subscribers, $DURATION"
 start_node single 0
 quiet
 "$load" subscribe --url "ws://${node_addr[single]}/ws?topics=all" -n "$((2 * N))" --duration "$DURATION" \
-  --server-pid "${node_pid[single]}" --label single --json >"$OUT/single.json"
+  --server-pid "${node_pid[single]}" --retries "$retries" --label single --json >"$OUT/single.json"
 kill "${node_pid[single]}"; wait "${node_pid[single]}" 2>/dev/null || true
 
 log "two nodes, $N subscribers each, $DURATION"
@@ -123,10 +128,10 @@ start_node b 1
 quiet
 r0=$(cpu_ticks "$redis_pid"); s0=$(seq_of "${node_addr[a]}")
 "$load" subscribe --url "ws://${node_addr[a]}/ws?topics=all" -n "$N" --duration "$DURATION" \
-  --server-pid "${node_pid[a]}" --label node-a --sources 127.0.0.2,127.0.0.3 --json >"$OUT/node-a.json" &
+  --server-pid "${node_pid[a]}" --retries "$retries" --label node-a --sources 127.0.0.2,127.0.0.3 --json >"$OUT/node-a.json" &
 la=$!
 "$load" subscribe --url "ws://${node_addr[b]}/ws?topics=all" -n "$N" --duration "$DURATION" \
-  --server-pid "${node_pid[b]}" --label node-b --sources 127.0.0.4,127.0.0.5 --json >"$OUT/node-b.json" &
+  --server-pid "${node_pid[b]}" --retries "$retries" --label node-b --sources 127.0.0.4,127.0.0.5 --json >"$OUT/node-b.json" &
 lb=$!
 wait "$la" "$lb"
 r1=$(cpu_ticks "$redis_pid"); s1=$(seq_of "${node_addr[a]}")
