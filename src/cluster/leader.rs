@@ -30,7 +30,8 @@ use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::{self, now_ms, Hub};
 use crate::model::Game;
 
-/// Followers try for the lease this often.
+/// Followers try for the lease at least this often, and again right when the
+/// holder's lease runs out.
 const ACQUIRE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Leader {
@@ -125,8 +126,9 @@ impl Leader {
             if *stop.borrow() {
                 break;
             }
+            let mut retry_in = ACQUIRE_EVERY;
             match self.acquire().await {
-                Ok(Some(until)) => {
+                Ok(Ok(until)) => {
                     self.status.set_leader(true);
                     tracing::info!(node = %self.config.node_id, "became the leader: polling the feeds");
                     let why = self.term(until, &mut stop).await;
@@ -136,11 +138,11 @@ impl Leader {
                         break;
                     }
                 }
-                Ok(None) => {}
+                Ok(Err(left)) => retry_in = (left + Duration::from_millis(10)).clamp(Duration::from_millis(50), ACQUIRE_EVERY),
                 Err(e) => tracing::debug!(error = %e, "cannot try for the lease"),
             }
             tokio::select! {
-                _ = tokio::time::sleep(ACQUIRE_EVERY) => {}
+                _ = tokio::time::sleep(retry_in) => {}
                 _ = stop.changed() => break,
             }
         }
@@ -155,11 +157,12 @@ impl Leader {
         self.config.lease.as_millis() as u64
     }
 
-    /// Takes (or keeps) the lease; returns until when it is surely held.
-    async fn acquire(&mut self) -> redis::RedisResult<Option<Instant>> {
+    /// Takes (or keeps) the lease: until when it is surely held, or how long
+    /// the other holder's lease has left.
+    async fn acquire(&mut self) -> redis::RedisResult<Result<Instant, Duration>> {
         let sent = Instant::now();
         let held: i64 = self.cmd.invoke(scripts::ACQUIRE.key(&self.keys.leader).arg(&self.token).arg(self.lease_ms())).await?;
-        Ok((held == 1).then(|| sent + self.config.lease))
+        Ok(if held == 1 { Ok(sent + self.config.lease) } else { Err(Duration::from_millis(held.unsigned_abs())) })
     }
 
     /// One term of leadership; returns why it ended.

@@ -39,7 +39,9 @@ impl Keys {
 }
 
 /// Take the lease, or extend it when we already hold it. KEYS: leader.
-/// ARGV: token, lease ms. Returns 1 when held.
+/// ARGV: token, lease ms. Returns 1 when held, else minus the milliseconds
+/// the current holder's lease has left (so a follower can try again right
+/// when it runs out).
 pub static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local v = redis.call('GET', KEYS[1])
@@ -50,7 +52,9 @@ elseif v == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-return 0",
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then left = 0 end
+return -left",
     )
 });
 

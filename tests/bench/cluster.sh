@@ -113,7 +113,7 @@ restart_node() { # name (same config, same ports)
   done
   return 1
 }
-is_leader() { curl -fsS "http://${node_admin[$1]}/metrics" | grep -q '^scoreticker_cluster_leader 1'; }
+is_leader() { curl -fsS "http://${node_admin[$1]}/metrics" 2>/dev/null | grep -c '^scoreticker_cluster_leader 1' >/dev/null; }
 
 log "one node, $((2 * N)) subscribers, $DURATION"
 start_node single 0
@@ -141,8 +141,10 @@ echo "{\"redis_cpu_us_per_event\": $redis_us_per_event, \"events\": $((s1 - s0))
 
 log "failover: kill -9 the leader, $RUNS times"
 : >"$OUT/failover.txt"
-for run in $(seq "$RUNS"); do
-  if is_leader a; then dead=a; alive=b; elif is_leader b; then dead=b; alive=a; else sleep 1; continue; fi
+run=0
+while [ "$run" -lt "$RUNS" ]; do
+  if is_leader a; then dead=a; alive=b; elif is_leader b; then dead=b; alive=a; else sleep 0.2; continue; fi
+  run=$((run + 1))
   before=$(seq_of "${node_addr[$alive]}")
   t0=$(date +%s%N)
   kill -9 "${node_pid[$dead]}"; wait "${node_pid[$dead]}" 2>/dev/null || true
