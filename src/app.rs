@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, FeedConfig};
-use crate::diff::{Change, Event, FeedDiff};
+use crate::diff::{Event, FeedDiff};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
 use crate::server::{self, guards::PerIpLimiter, tls::CertStore, Readiness, ServerContext};
@@ -244,15 +244,7 @@ pub(crate) fn count_events(events: &[Event]) {
         match event {
             Event::Update { changes, .. } => {
                 for change in changes {
-                    let kind = match change {
-                        Change::Added => "added",
-                        Change::Score => "score",
-                        Change::Status => "status",
-                        Change::Period => "period",
-                        Change::Clock => "clock",
-                        Change::Teams => "teams",
-                    };
-                    metrics::counter!(telemetry::EVENTS, "kind" => kind).increment(1);
+                    metrics::counter!(telemetry::EVENTS, "kind" => change.name()).increment(1);
                 }
             }
             Event::Remove { .. } => metrics::counter!(telemetry::EVENTS, "kind" => "remove").increment(1),

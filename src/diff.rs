@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::model::Game;
+use crate::model::{Game, Team};
+use crate::telemetry;
 
 /// What about a game changed. The names are the wire vocabulary of `changes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -19,10 +20,37 @@ use crate::model::Game;
 pub enum Change {
     Added,
     Score,
+    /// The state, the start time, or the upstream detail when it changed on its
+    /// own (see [`changes_between`]).
     Status,
     Period,
     Clock,
+    /// Names, abbreviations, logos, ranks, records; or the feed's labels.
     Teams,
+    Winner,
+    Shootout,
+    Situation,
+    Series,
+    Note,
+}
+
+impl Change {
+    /// The wire name, as serialized (also the `kind` label of the events metric).
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Score => "score",
+            Change::Status => "status",
+            Change::Period => "period",
+            Change::Clock => "clock",
+            Change::Teams => "teams",
+            Change::Winner => "winner",
+            Change::Shootout => "shootout",
+            Change::Situation => "situation",
+            Change::Series => "series",
+            Change::Note => "note",
+        }
+    }
 }
 
 /// One thing the hub should tell clients about. The hub stamps `seq` and `ts`.
@@ -47,6 +75,14 @@ struct Tracked {
     game: Game,
     /// Consecutive good polls this game was absent from.
     missed: u32,
+    /// Whether an unreadable score of this game has been logged already.
+    bad_score_logged: bool,
+}
+
+impl Tracked {
+    fn new(game: Game) -> Tracked {
+        Tracked { game, missed: 0, bad_score_logged: false }
+    }
 }
 
 /// The last known state of one feed.
@@ -72,7 +108,7 @@ impl FeedDiff {
     /// Restores known games (from a saved state) without emitting anything.
     pub fn seed(&mut self, games: impl IntoIterator<Item = Game>) {
         for game in games {
-            self.games.insert(game.id.clone(), Tracked { game, missed: 0 });
+            self.games.insert(game.id.clone(), Tracked::new(game));
         }
     }
 
@@ -111,12 +147,20 @@ impl FeedDiff {
             }
             match self.games.get_mut(&game.id) {
                 None => {
+                    let unreadable = keep_good_scores(None, &mut game);
                     game.updated = Some(stamp.clone());
-                    events.push(Event::Update { changes: vec![Change::Added], game: game.clone() });
-                    self.games.insert(game.id.clone(), Tracked { game, missed: 0 });
+                    let mut tracked = Tracked::new(game.clone());
+                    if unreadable {
+                        Self::report_unreadable_score(&self.feed, &mut tracked);
+                    }
+                    events.push(Event::Update { changes: vec![Change::Added], game });
+                    self.games.insert(tracked.game.id.clone(), tracked);
                 }
                 Some(known) => {
                     known.missed = 0;
+                    if keep_good_scores(Some(&known.game), &mut game) {
+                        Self::report_unreadable_score(&self.feed, known);
+                    }
                     let changes = changes_between(&known.game, &game);
                     if !changes.is_empty() {
                         game.updated = Some(stamp.clone());
@@ -159,6 +203,17 @@ impl FeedDiff {
         self.remove(gone)
     }
 
+    /// Counts an unreadable live score (kept at its last good value by
+    /// [`keep_good_scores`]) and logs it the first time for this game.
+    fn report_unreadable_score(feed: &str, tracked: &mut Tracked) {
+        metrics::counter!(telemetry::UNREADABLE_SCORES, "feed" => feed.to_string()).increment(1);
+        if !tracked.bad_score_logged {
+            tracked.bad_score_logged = true;
+            tracing::warn!(feed = %feed, game = %tracked.game.id,
+                "unreadable or impossible score for a game that has begun; keeping the last good score (logged once per game)");
+        }
+    }
+
     fn remove(&mut self, mut ids: Vec<String>) -> Vec<Event> {
         ids.sort();
         ids.into_iter().filter_map(|id| self.games.remove(&id)).map(|t| Event::Remove { game: t.game }).collect()
@@ -172,16 +227,43 @@ impl FeedDiff {
     }
 }
 
+/// Keeps a game's last good scores where a fresh poll of a game that has begun
+/// has none: the adapters read an unreadable or impossible score (`"12abc"`,
+/// `1e300`, `[1,2]`, `null`, `-5`) as no score, and a score never goes back to
+/// `null` once the game is on (docs/PROTOCOL.md). Returns whether a side had no
+/// score, so the caller can log and count it; the rest of the game goes through.
+/// With no last good score (a game first seen live) the side stays `null`.
+pub fn keep_good_scores(known: Option<&Game>, game: &mut Game) -> bool {
+    if !game.status.state.has_score() {
+        return false;
+    }
+    let mut unreadable = false;
+    for (fresh, last) in [
+        (&mut game.home.score, known.and_then(|k| k.home.score)),
+        (&mut game.away.score, known.and_then(|k| k.away.score)),
+    ] {
+        if fresh.is_none() {
+            unreadable = true;
+            *fresh = last;
+        }
+    }
+    unreadable
+}
+
 /// What differs between the known game and a fresh poll of it, ignoring `updated`.
+///
+/// `status` is reported for a change of state or start time, and for a change of
+/// the upstream detail **while the clock stands still**: where the detail is the
+/// clock ("14'" → "86'", "8:41 - 4th" → "8:20 - 4th") its change is reported as
+/// `clock` (with `period` when that moved), not as `status`, so that `status`
+/// means the game's standing changed ("HT", "Top 9th" → "Bot 9th", "Delayed").
 pub fn changes_between(old: &Game, new: &Game) -> Vec<Change> {
     let mut changes = Vec::new();
     if old.home.score != new.home.score || old.away.score != new.away.score {
         changes.push(Change::Score);
     }
-    if old.status.state != new.status.state
-        || old.status.detail != new.status.detail && old.status.clock == new.status.clock
-        || old.start != new.start
-    {
+    let detail_moved_on_its_own = old.status.detail != new.status.detail && old.status.clock == new.status.clock;
+    if old.status.state != new.status.state || detail_moved_on_its_own || old.start != new.start {
         changes.push(Change::Status);
     }
     if old.status.period != new.status.period {
@@ -190,8 +272,14 @@ pub fn changes_between(old: &Game, new: &Game) -> Vec<Change> {
     if old.status.clock != new.status.clock {
         changes.push(Change::Clock);
     }
-    let team_changed = |a: &crate::model::Team, b: &crate::model::Team| {
-        a.id != b.id || a.name != b.name || a.short != b.short || a.abbr != b.abbr || a.logo != b.logo
+    let team_changed = |a: &Team, b: &Team| {
+        a.id != b.id
+            || a.name != b.name
+            || a.short != b.short
+            || a.abbr != b.abbr
+            || a.logo != b.logo
+            || a.rank != b.rank
+            || a.record != b.record
     };
     if team_changed(&old.home, &new.home)
         || team_changed(&old.away, &new.away)
@@ -199,6 +287,17 @@ pub fn changes_between(old: &Game, new: &Game) -> Vec<Change> {
         || old.sport != new.sport
     {
         changes.push(Change::Teams);
+    }
+    for (changed, change) in [
+        (old.winner != new.winner, Change::Winner),
+        (old.shootout != new.shootout, Change::Shootout),
+        (old.situation != new.situation, Change::Situation),
+        (old.series != new.series, Change::Series),
+        (old.note != new.note, Change::Note),
+    ] {
+        if changed {
+            changes.push(change);
+        }
     }
     changes
 }
@@ -209,7 +308,7 @@ mod tests {
     use crate::model::{GameState, Status, Team};
 
     fn team(abbr: &str, score: Option<i64>) -> Team {
-        Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None }
+        Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None, ..Team::default() }
     }
 
     fn game(id: &str, home: Option<i64>, away: Option<i64>, state: GameState, clock: Option<&str>) -> Game {
@@ -223,6 +322,7 @@ mod tests {
             home: team("BOS", home),
             away: team("LAL", away),
             updated: None,
+            ..Game::default()
         }
     }
 
@@ -266,6 +366,99 @@ mod tests {
         g.status.detail = Some("Half".into());
         g.away.name = "Los Angeles".into();
         assert_eq!(kinds(&d.apply(vec![g], now())), vec![("f:1".into(), vec![Change::Teams])]);
+    }
+
+    #[test]
+    fn a_detail_that_moves_with_the_clock_is_clock_not_status() {
+        let mut d = FeedDiff::new("f", 3);
+        let soccer = |clock: &str, detail: &str, state| {
+            let mut g = game("1", Some(0), Some(1), state, Some(clock));
+            g.status.detail = Some(detail.into());
+            g
+        };
+        d.apply(vec![soccer("14'", "14'", GameState::Live)], now());
+        // ESPN's soccer detail *is* the clock: one change, `clock`.
+        assert_eq!(kinds(&d.apply(vec![soccer("86'", "86'", GameState::Live)], now())), vec![("f:1".into(), vec![Change::Clock])]);
+        // The detail moving while the clock stands still is news: `status`.
+        assert_eq!(kinds(&d.apply(vec![soccer("86'", "86' VAR", GameState::Live)], now())), vec![("f:1".into(), vec![Change::Status])]);
+        // A change of state is `status` whatever the clock does.
+        assert_eq!(
+            kinds(&d.apply(vec![soccer("45'+2'", "HT", GameState::Break)], now())),
+            vec![("f:1".into(), vec![Change::Status, Change::Clock])]
+        );
+    }
+
+    #[test]
+    fn the_new_fields_have_their_own_change_kinds_and_only_when_they_change() {
+        use crate::model::{InningHalf, Shootout, Side, Situation};
+        let mut d = FeedDiff::new("f", 3);
+        let base = game("1", Some(1), Some(1), GameState::Live, Some("90'"));
+        d.apply(vec![base.clone()], now());
+
+        let mut g = base.clone();
+        g.situation = Some(Situation { half: Some(InningHalf::Top), outs: Some(2), ..Situation::default() });
+        g.series = Some("Series tied 3-3".into());
+        g.note = Some("East 1st Round - Game 7".into());
+        assert_eq!(kinds(&d.apply(vec![g.clone()], now())), vec![("f:1".into(), vec![Change::Situation, Change::Series, Change::Note])]);
+        assert!(d.apply(vec![g.clone()], now()).is_empty(), "unchanged new fields emit nothing");
+
+        g.situation.as_mut().unwrap().outs = Some(3);
+        assert_eq!(kinds(&d.apply(vec![g.clone()], now())), vec![("f:1".into(), vec![Change::Situation])]);
+
+        g.home.rank = Some(5);
+        assert_eq!(kinds(&d.apply(vec![g.clone()], now())), vec![("f:1".into(), vec![Change::Teams])]);
+        g.away.record = Some("45-20".into());
+        assert_eq!(kinds(&d.apply(vec![g.clone()], now())), vec![("f:1".into(), vec![Change::Teams])]);
+
+        g.status.state = GameState::Final;
+        g.status.clock = None;
+        g.situation = None;
+        g.shootout = Some(Shootout { home: 3, away: 4 });
+        g.winner = Some(Side::Away);
+        assert_eq!(
+            kinds(&d.apply(vec![g.clone()], now())),
+            vec![("f:1".into(), vec![Change::Status, Change::Clock, Change::Winner, Change::Shootout, Change::Situation])]
+        );
+        let names: Vec<&str> = [Change::Winner, Change::Shootout, Change::Situation, Change::Series, Change::Note]
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(serde_json::to_value([Change::Winner, Change::Shootout, Change::Situation, Change::Series, Change::Note]).unwrap(), serde_json::json!(names));
+    }
+
+    #[test]
+    fn an_unreadable_live_score_keeps_the_last_good_one_and_the_rest_goes_through() {
+        let mut d = FeedDiff::new("f", 3);
+        d.apply(vec![game("1", Some(2), Some(1), GameState::Live, Some("60'"))], now());
+        // The adapter read "12abc" (or 1e300, [1,2], null, -5) as no score.
+        let ev = d.apply(vec![game("1", None, Some(1), GameState::Live, Some("61'"))], now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Clock])], "the clock still moves, the score does not blank");
+        assert_eq!((ev[0].game().home.score, ev[0].game().away.score), (Some(2), Some(1)));
+        assert!(d.games["f:1"].bad_score_logged);
+        // Both sides unreadable, and the game goes final: the state goes through, the scores stay.
+        let ev = d.apply(vec![game("1", None, None, GameState::Final, None)], now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Status, Change::Clock])]);
+        assert_eq!((ev[0].game().home.score, ev[0].game().away.score), (Some(2), Some(1)));
+        // A good score is taken as usual.
+        let ev = d.apply(vec![game("1", Some(3), Some(1), GameState::Final, None)], now());
+        assert_eq!(kinds(&ev), vec![("f:1".into(), vec![Change::Score])]);
+    }
+
+    #[test]
+    fn scores_are_null_before_the_start_and_kept_only_for_begun_games() {
+        let mut g = game("1", None, None, GameState::Scheduled, None);
+        assert!(!keep_good_scores(None, &mut g), "no score before the start is normal");
+        let mut first_seen_live = game("1", None, Some(0), GameState::Live, Some("1'"));
+        assert!(keep_good_scores(None, &mut first_seen_live), "reported, though nothing can be kept");
+        assert_eq!((first_seen_live.home.score, first_seen_live.away.score), (None, Some(0)));
+
+        let mut d = FeedDiff::new("f", 3);
+        d.apply(vec![first_seen_live], now());
+        assert!(d.games["f:1"].bad_score_logged);
+        let known = game("1", Some(4), Some(0), GameState::Live, Some("9'"));
+        let mut postponed = game("1", None, None, GameState::Postponed, None);
+        assert!(!keep_good_scores(Some(&known), &mut postponed));
+        assert_eq!(postponed.home.score, None);
     }
 
     #[test]

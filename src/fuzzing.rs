@@ -133,7 +133,7 @@ fn subscribe(topics: &[Topic], since: Option<&Since>) {
 }
 
 fn sample_game(id: &str, score: i64) -> Game {
-    let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None };
+    let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None, ..Team::default() };
     Game {
         id: Game::make_id("f", id),
         feed: "f".into(),
@@ -144,6 +144,7 @@ fn sample_game(id: &str, score: i64) -> Game {
         home: team("AAA", Some(score)),
         away: team("BBB", Some(0)),
         updated: None,
+        ..Game::default()
     }
 }
 

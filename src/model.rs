@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Where a game stands. The widget localizes these; the upstream's own words go
 /// in [`Status::detail`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GameState {
+    #[default]
     Scheduled,
     Live,
     /// Half time, intermission, between periods: the game is on but the clock is not.
@@ -46,7 +47,7 @@ impl GameState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Status {
     pub state: GameState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,7 +59,7 @@ pub struct Status {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Team {
     pub id: String,
     pub name: String,
@@ -68,10 +69,84 @@ pub struct Team {
     pub score: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
+    /// Poll rank (college sports), 1..=99; absent when unranked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u32>,
+    /// Season record as the upstream writes it ("45-20", "10-3-2").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+}
+
+/// One side of a game, for facts that belong to a team without repeating it
+/// (who won, who has the ball).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Home,
+    Away,
+}
+
+/// A penalty shootout's own score, beside the game score it decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shootout {
+    pub home: i64,
+    pub away: i64,
+}
+
+/// Which half of a baseball inning, as a ticker shows it (▲7, ▼7, mid 7, end 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InningHalf {
+    Top,
+    Bottom,
+    /// Between the top and the bottom half.
+    Middle,
+    /// After the bottom half, before the next inning.
+    End,
+}
+
+/// Which bases are occupied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Runners {
+    pub first: bool,
+    pub second: bool,
+    pub third: bool,
+}
+
+/// The moment of play beside the score, while a game is on. Every field is
+/// optional: an adapter fills only what its upstream says, and invents nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Situation {
+    // Baseball.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half: Option<InningHalf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balls: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strikes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runners: Option<Runners>,
+    // American football.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub possession: Option<Side>,
+    /// The upstream's own text, e.g. "3rd & 7 at NE 35".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_distance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub red_zone: Option<bool>,
+}
+
+impl Situation {
+    /// `None` when nothing is known, so an empty `{}` never goes on the wire.
+    pub fn non_empty(self) -> Option<Situation> {
+        (self != Situation::default()).then_some(self)
+    }
 }
 
 /// One game as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Game {
     /// `<feed-id>:<upstream id>`: unique across all feeds of one server.
     pub id: String,
@@ -84,6 +159,21 @@ pub struct Game {
     pub status: Status,
     pub home: Team,
     pub away: Team,
+    /// Who won, once the game is final and decided (a draw that stands has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Side>,
+    /// The penalty shootout's score, when the game went to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shootout: Option<Shootout>,
+    /// The moment of play (inning and count, possession and down); only while live or at a break.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub situation: Option<Situation>,
+    /// A playoff series summary, e.g. "BOS leads series 3-2".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// The competition's headline for this game, e.g. "Round of 16", "Game 5".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When this server last saw the game change (RFC 3339, UTC). Set by the diff,
     /// not the adapter, and ignored when comparing two polls.
     #[serde(default, skip_serializing_if = "Option::is_none")]

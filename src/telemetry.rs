@@ -26,6 +26,7 @@ pub const UPSTREAM_TRUNCATED: &str = "scoreticker_upstream_fields_truncated_tota
 pub const FEED_STALE: &str = "scoreticker_feed_stale";
 pub const FEED_GAMES: &str = "scoreticker_feed_games";
 pub const EVENTS: &str = "scoreticker_events_total";
+pub const UNREADABLE_SCORES: &str = "scoreticker_unreadable_scores_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
@@ -73,7 +74,8 @@ fn describe() {
     describe_counter!(UPSTREAM_TRUNCATED, "Upstream strings cut to their documented cap, by feed and field.");
     describe_gauge!(FEED_STALE, "1 when a feed has had no successful poll for its staleness window.");
     describe_gauge!(FEED_GAMES, "Games in a feed's last good poll.");
-    describe_counter!(EVENTS, "Events emitted by the diff, by kind (added, score, status, period, clock, teams, remove).");
+    describe_counter!(EVENTS, "Events emitted by the diff, by change kind (added, score, status, period, clock, teams, winner, shootout, situation, series, note) and remove.");
+    describe_counter!(UNREADABLE_SCORES, "Polled scores of begun games that were unreadable or impossible (kept at the last good value), by feed.");
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");

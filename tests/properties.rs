@@ -56,7 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn game(n: u8, score: u8) -> Game {
-    let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None };
+    let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score, logo: None, ..Team::default() };
     Game {
         id: Game::make_id("f", &n.to_string()),
         feed: "f".into(),
@@ -67,6 +67,7 @@ fn game(n: u8, score: u8) -> Game {
         home: team(&format!("H{n}"), Some(score as i64)),
         away: team(&format!("A{n}"), Some(0)),
         updated: None,
+        ..Game::default()
     }
 }
 

@@ -3,12 +3,12 @@
 
 The demo replays ESPN's World Cup 2026 scoreboard as recorded over two weeks
 (40 recordings, 11 MB as ESPN sent them). The adapter reads a few fields per
-event (see the list at the top of src/adapters/espn.rs); everything else
+event (see the list at the top of src/adapters/espn/mod.rs); everything else
 (venues, odds, broadcasts, team colours, links…) is dropped here, so the
 recordings embedded in the binary stay small. A unit test in espn.rs parses
 each trimmed file and checks the games equal those parsed from the untrimmed
 copies under tests/fixtures/espn/, so trimming provably loses nothing the
-adapter uses. Keep this script and that reader list in step.
+adapter uses (the test lives in src/adapters/espn/tests.rs). Keep this script and that reader list in step.
 
 Usage:
     python3 feeds/demo/trim-espn.py SOURCE_DIR [OUT_DIR]
@@ -59,9 +59,34 @@ def trim_team(team):
 
 
 def trim_competitor(competitor):
-    out = pick(competitor, ["homeAway", "score"])
+    out = pick(competitor, ["id", "homeAway", "score", "winner", "shootoutScore"])
+    rank = competitor.get("curatedRank")
+    if isinstance(rank, dict) and "current" in rank:
+        out["curatedRank"] = {"current": rank["current"]}
+    records = competitor.get("records")
+    if isinstance(records, list) and records:
+        out["records"] = [pick(r, ["type", "summary"]) for r in records]
     if isinstance(competitor.get("team"), dict):
         out["team"] = trim_team(competitor["team"])
+    return out
+
+
+SITUATION_KEYS = ["balls", "strikes", "outs", "onFirst", "onSecond", "onThird",
+                  "possession", "downDistanceText", "isRedZone"]
+
+
+def trim_competition_extras(first):
+    """Notes, series and situation: what the adapter shows beside the score."""
+    out = {}
+    notes = first.get("notes")
+    if isinstance(notes, list) and notes and isinstance(notes[0], dict) and "headline" in notes[0]:
+        out["notes"] = [{"headline": notes[0]["headline"]}]
+    out.update(pick(first, ["altGameNote"]))
+    if isinstance(first.get("series"), dict) and "summary" in first["series"]:
+        out["series"] = {"summary": first["series"]["summary"]}
+    situation = pick(first.get("situation"), SITUATION_KEYS)
+    if situation:
+        out["situation"] = situation
     return out
 
 
@@ -72,7 +97,8 @@ def trim_event(event):
     competitions = event.get("competitions")
     if isinstance(competitions, list) and competitions:
         first = competitions[0]
-        competition = {"competitors": [trim_competitor(c) for c in first.get("competitors", [])]}
+        competition = {"competitors": [trim_competitor(c) for c in first.get("competitors", [])],
+                       **trim_competition_extras(first)}
         # The adapter falls back to the competition's status and date only when
         # the event lacks its own; keep them only then.
         if "status" not in event and isinstance(first.get("status"), dict):

@@ -11,7 +11,7 @@
 use crate::model::{Game, Team};
 
 /// Caps in bytes of UTF-8, by field as named in PROTOCOL.md.
-pub const CAPS: [(&str, usize); 11] = [
+pub const CAPS: [(&str, usize); 15] = [
     ("id", MAX_ID),
     ("start", 64),
     ("status.clock", 32),
@@ -21,6 +21,10 @@ pub const CAPS: [(&str, usize); 11] = [
     ("team.short", 64),
     ("team.abbr", 16),
     ("team.logo", 1024),
+    ("team.record", 32),
+    ("series", 128),
+    ("note", 128),
+    ("situation.down_distance", 64),
     ("league", 64),
     ("sport", 64),
 ];
@@ -53,6 +57,14 @@ pub fn cap_game(game: &mut Game) -> Vec<&'static str> {
     if let Some(detail) = &mut game.status.detail {
         apply("status.detail", detail);
     }
+    for (field, value) in [("series", &mut game.series), ("note", &mut game.note)] {
+        if let Some(text) = value {
+            apply(field, text);
+        }
+    }
+    if let Some(down_distance) = game.situation.as_mut().and_then(|s| s.down_distance.as_mut()) {
+        apply("situation.down_distance", down_distance);
+    }
     for team in [&mut game.home, &mut game.away] {
         cap_team(team, &mut apply);
     }
@@ -69,6 +81,9 @@ fn cap_team(team: &mut Team, apply: &mut impl FnMut(&'static str, &mut String)) 
     }
     if let Some(logo) = &mut team.logo {
         apply("team.logo", logo);
+    }
+    if let Some(record) = &mut team.record {
+        apply("team.record", record);
     }
 }
 
@@ -101,5 +116,23 @@ mod tests {
         let mut emoji = "🏀".repeat(10);
         assert!(truncate(&mut emoji, 6));
         assert_eq!(emoji, "🏀");
+    }
+
+    #[test]
+    fn the_fields_beside_the_score_are_capped_too() {
+        let long = "x".repeat(10_000);
+        let mut game = Game {
+            series: Some(long.clone()),
+            note: Some(long.clone()),
+            situation: Some(crate::model::Situation { down_distance: Some(long.clone()), ..Default::default() }),
+            ..Game::default()
+        };
+        game.home.record = Some(long.clone());
+        let cut = cap_game(&mut game);
+        assert_eq!(cut, ["series", "note", "situation.down_distance", "team.record"]);
+        assert_eq!(game.series.as_deref().map(str::len), Some(128));
+        assert_eq!(game.note.as_deref().map(str::len), Some(128));
+        assert_eq!(game.situation.and_then(|s| s.down_distance).map(|d| d.len()), Some(64));
+        assert_eq!(game.home.record.as_deref().map(str::len), Some(32));
     }
 }

@@ -6,8 +6,9 @@
 //! poll; it never becomes an empty scoreboard.
 
 pub mod espn;
-pub mod json;
 pub mod limits;
+pub mod mapped;
+pub mod read;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use crate::model::Game;
 use crate::untrusted::Untrusted;
 
-pub use json::JsonMapping;
+pub use mapped::JsonMapping;
 
 /// What a feed's config says about itself that ends up in every game.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +75,7 @@ impl Adapter {
         let mut unknown = Vec::new();
         let mut games = match &self.kind {
             AdapterKind::Espn => espn::parse(&self.labels, &value, &mut unknown)?,
-            AdapterKind::Json(mapping) => json::parse(mapping, &self.labels, &value, &mut unknown)?,
+            AdapterKind::Json(mapping) => mapped::parse(mapping, &self.labels, &value, &mut unknown)?,
         };
         self.warn_unknown(unknown);
         for game in &mut games {

@@ -42,10 +42,18 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
     let path = path.as_str();
     let mut table = String::new();
     let mut header_lines: Vec<(String, usize)> = Vec::new();
+    let mut array_tables: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if let Some(header) = table_header(trimmed) {
-            table = header;
+            // `[[a.b]]` entries are `a.b.0`, `a.b.1`, … in key paths.
+            table = if trimmed.starts_with("[[") {
+                let index = array_tables.entry(header.clone()).or_insert(0);
+                *index += 1;
+                format!("{header}.{}", *index - 1)
+            } else {
+                header
+            };
             header_lines.push((table.clone(), i + 1));
         } else if let Some(k) = assigned_key(trimmed) {
             let full = if table.is_empty() { k } else { format!("{table}.{k}") };
@@ -109,6 +117,16 @@ mod tests {
         // A missing key points at its table.
         assert_eq!(line_of_key(TEXT, "mapping.home.name"), Some(6));
         assert_eq!(line_of_key(TEXT, "nothing"), None);
+    }
+
+    #[test]
+    fn finds_keys_in_arrays_of_tables_by_index() {
+        let text = "[mapping]\nid = \"/i\"\n[[mapping.state_rules]]\nstate = \"a\"\n[[mapping.state_rules]]\nwhen = {}\nstate = \"b\"\n";
+        assert_eq!(line_of_key(text, "mapping.state_rules.0.state"), Some(4));
+        assert_eq!(line_of_key(text, "mapping.state_rules.1.state"), Some(7));
+        assert_eq!(line_of_key(text, "mapping.state_rules.1.when"), Some(6));
+        // A key the entry lacks points at the entry's header.
+        assert_eq!(line_of_key(text, "mapping.state_rules.0.when"), Some(3));
     }
 
     #[test]

@@ -533,7 +533,7 @@ mod tests {
     use serde_json::Value;
 
     fn game(id: &str, league: &str, home: i64) -> Game {
-        let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score: Some(score), logo: None };
+        let team = |abbr: &str, score| Team { id: abbr.into(), name: abbr.into(), short: None, abbr: abbr.into(), score: Some(score), logo: None, ..Team::default() };
         Game {
             id: format!("f:{id}"),
             feed: "f".into(),
@@ -544,6 +544,7 @@ mod tests {
             home: team("AAA", home),
             away: team("BBB", 0),
             updated: None,
+            ..Game::default()
         }
     }
 
