@@ -482,3 +482,27 @@ async fn redis_losing_its_last_writes_begins_a_new_epoch_not_a_forked_history() 
     let score = scores.bump();
     until_score(&mut c, score).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_the_primary_through_sentinel() {
+    let engine = engines()[0];
+    let redis = Redis::start(engine, true).await;
+    let sentinel = Sentinel::start(&redis, "scores").await;
+    let mut scores = Scores::start(espn_live()).await;
+    let engine_lines = format!("sentinels = [\"127.0.0.1:{}\"]\nmaster_name = \"scores\"", sentinel.port);
+    let feeds = [("nba.toml", feed_file(&scores.url()))];
+    let a = Node::start_with_engine("node-a", &engine_lines, &feeds, "");
+    let b = Node::start_with_engine("node-b", &engine_lines, &feeds, "");
+    for n in [&a, &b] {
+        n.wait_ready().await;
+    }
+    the_leader(&[&a, &b]).await;
+    wait_until("same seq", || async { a.games().await["seq"] == b.games().await["seq"] }).await;
+    let mut ca = subscribed(&a).await;
+    let mut cb = subscribed(&b).await;
+    let score = scores.bump();
+    until_score(&mut ca, score).await;
+    until_score(&mut cb, score).await;
+    let events: u64 = redis.cmd(redis::cmd("XLEN").arg("{scoreticker}:events")).await;
+    assert!(events >= 2, "published to the primary the sentinel named");
+}

@@ -128,6 +128,45 @@ impl Drop for Redis {
     }
 }
 
+/// A Redis Sentinel (`redis-server --sentinel`) watching `primary` as `name`.
+pub struct Sentinel {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sentinel {
+    pub async fn start(primary: &Redis, name: &str) -> Sentinel {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!("port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {name} 1000\n", primary.port),
+        )
+        .unwrap();
+        let child = Command::new(primary.bin).arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let s = Sentinel { port, _dir: dir, child };
+        let url = format!("redis://127.0.0.1:{port}");
+        wait_until("the sentinel knows the primary", || async {
+            let Ok(client) = redis::Client::open(url.as_str()) else { return false };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return false };
+            let addr: redis::RedisResult<Vec<String>> =
+                redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name).query_async(&mut conn).await;
+            addr.is_ok_and(|a| a.len() == 2)
+        })
+        .await;
+        s
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn signal(pid: u32, name: &str) {
     let ok = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill -{name} {pid}");
@@ -162,13 +201,19 @@ impl Node {
 
     /// A node with these feed files.
     pub fn start_with_feeds(name: &str, redis_url: &str, feeds: &[(&str, String)], cluster_extra: &str) -> Node {
+        Node::start_with_engine(name, &format!("redis = \"{redis_url}\""), feeds, cluster_extra)
+    }
+
+    /// A node whose `[cluster]` section names its engine with `engine` (a
+    /// `redis = …` line, or `sentinels` and `master_name`).
+    pub fn start_with_engine(name: &str, engine: &str, feeds: &[(&str, String)], cluster_extra: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("feeds.d")).unwrap();
         for (file, text) in feeds {
             std::fs::write(dir.path().join("feeds.d").join(file), text).unwrap();
         }
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[cluster]\nredis = \"{redis_url}\"\nnode_id = \"{name}\"\nlease = \"1s\"\n{cluster_extra}"
+            "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[cluster]\n{engine}\nnode_id = \"{name}\"\nlease = \"1s\"\n{cluster_extra}"
         );
         std::fs::write(dir.path().join("scoreticker.toml"), config).unwrap();
         Node::spawn(name, dir)
