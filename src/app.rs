@@ -129,6 +129,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         hub: hub.clone(),
         health: health.clone(),
         limits: limits.clone(),
+        http: config.http.clone(),
         readiness: readiness.clone(),
         per_ip: PerIpLimiter::new(limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),

@@ -65,6 +65,7 @@ timeout = "5s"
         // The demo runs on loopback: one listener serves everything.
         admin_listen: None,
         limits: Limits::default(),
+        http: Default::default(),
         feeds: vec![feed],
         cluster: None,
     })

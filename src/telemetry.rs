@@ -30,6 +30,7 @@ pub const UNREADABLE_SCORES: &str = "scoreticker_unreadable_scores_total";
 pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
+pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -67,7 +68,7 @@ fn describe() {
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
     describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
-    describe_counter!(POLLS, "Upstream polls, by feed and outcome.");
+    describe_counter!(POLLS, "Upstream polls, by feed, outcome and mode (fixed, live, idle: adaptive polling).");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");
     describe_counter!(REDIRECTS_REFUSED, "Upstream redirects not followed (another origin, link-local address, too many), by feed.");
@@ -79,4 +80,5 @@ fn describe() {
     describe_counter!(CONFIG_RELOADS, "Configuration reloads, by result (ok, error).");
     describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
+    describe_counter!(SNAPSHOT_REQUESTS, "Requests that reached /api/v1/games, by status (200, 304, 301 to the canonical URL): behind a CDN, what it did not absorb.");
 }

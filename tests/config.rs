@@ -153,3 +153,58 @@ fn check_config_and_serve_from_the_command_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nba.toml:4: schedule: ") && stderr.contains("refusing to start"), "{stderr}");
 }
+
+#[test]
+fn adaptive_polling_keys_are_read_and_checked() {
+    let good = GOOD_FEED.replace("schedule = \"15s\"", "schedule = \"5s\"\nschedule_idle = \"10m\"\nprestart = \"45m\"");
+    let dir = setup(&[("nba.toml", &good)]);
+    let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+    let feed = &config.feeds[0];
+    assert_eq!(feed.schedule_idle, Some(scoreticker::config::Schedule::Every(std::time::Duration::from_secs(600))));
+    assert_eq!(feed.prestart, std::time::Duration::from_secs(45 * 60));
+    let defaulted = setup(&[("nba.toml", &GOOD_FEED.replace("schedule = \"15s\"", "schedule = \"5s\"\nschedule_idle = \"10m\""))]);
+    let config = scoreticker::config::load(&defaulted.path().join("scoreticker.toml")).unwrap();
+    assert_eq!(config.feeds[0].prestart, std::time::Duration::from_secs(30 * 60), "prestart defaults to 30 minutes");
+    assert_eq!(scoreticker::config::load(&setup(&[("nba.toml", GOOD_FEED)]).path().join("scoreticker.toml")).unwrap().feeds[0].schedule_idle, None);
+
+    let bad = [
+        ("schedule_idle = \"sometimes\"", "schedule_idle", "not a duration"),
+        ("schedule_idle = \"1s\"", "schedule_idle", "more often than `schedule`"),
+        ("schedule_idle = \"10m\"\nprestart = \"soon\"", "prestart", "not a duration"),
+        ("prestart = \"10m\"", "prestart", "only means something with `schedule_idle`"),
+    ];
+    for (keys, key, words) in bad {
+        let text = GOOD_FEED.replace("schedule = \"15s\"", &format!("schedule = \"5s\"\n{keys}"));
+        let dir = setup(&[("nba.toml", &text)]);
+        let errs = errors(dir.path());
+        let line = text.lines().position(|l| l.starts_with(&format!("{key} ="))).unwrap() + 1;
+        let prefix = format!("{}:{line}: {key}: ", dir.path().join("feeds.d/nba.toml").display());
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].starts_with(&prefix) && errs[0].contains(words), "expected `{prefix}…{words}…`, got `{}`", errs[0]);
+    }
+}
+
+#[test]
+fn the_snapshot_cache_settings_are_read_and_checked() {
+    let dir = setup(&[("nba.toml", GOOD_FEED)]);
+    let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+    assert_eq!(config.http, scoreticker::config::HttpSettings::default());
+    assert_eq!(config.http.snapshot_max_age, std::time::Duration::from_secs(1));
+    assert_eq!(config.http.snapshot_stale, std::time::Duration::from_secs(10));
+
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n[http]\nsnapshot_max_age = \"5s\"\nsnapshot_stale = \"0s\"\n");
+    let config = scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap();
+    assert_eq!(config.http.snapshot_max_age, std::time::Duration::from_secs(5));
+    assert_eq!(config.http.snapshot_stale, std::time::Duration::ZERO);
+
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n\n[http]\nsnapshot_max_age = \"500ms\"\nsnapshot_stale = \"later\"\nsnapshot_ttl = \"1s\"\n");
+    let file = dir.path().join("scoreticker.toml").display().to_string();
+    let errs = errors(dir.path());
+    assert_eq!(errs.len(), 1, "an unknown key stops at the serde pass: {errs:#?}");
+    assert!(errs[0].starts_with(&format!("{file}:6: http.snapshot_ttl: unknown field")), "{errs:#?}");
+    write(dir.path(), "scoreticker.toml", "feeds_dir = \"feeds.d\"\n\n[http]\nsnapshot_max_age = \"500ms\"\nsnapshot_stale = \"later\"\n");
+    let errs = errors(dir.path());
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs[0].starts_with(&format!("{file}:4: http.snapshot_max_age: ")) && errs[0].contains("whole seconds, at least 1s"), "{errs:#?}");
+    assert!(errs[1].starts_with(&format!("{file}:5: http.snapshot_stale: ")), "{errs:#?}");
+}

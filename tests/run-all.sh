@@ -2,8 +2,10 @@
 # Every test of the project, from a fresh clone on a fresh machine:
 #   1. system packages the tests use, installed once when missing:
 #      chromium (the widget's browser tests), systemd (systemd-analyze checks the
-#      unit file), shellcheck (checks deploy/install.sh) and redis-server
-#      (the cluster tests);
+#      unit file), shellcheck (checks deploy/install.sh), nginx (the cache in front
+#      of the snapshot API in tests/cdn.rs), lintian (checks the .deb),
+#      redis-server (the cluster tests, tests/cluster.rs), and cargo-deb (builds
+#      the .deb in tests/deb.rs from the debug binary);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
@@ -16,6 +18,8 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v lintian >/dev/null || missing+=(lintian)
 # The cluster tests start their own Redis servers (tests/cluster.rs).
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -23,6 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Pinned: later versions may refuse the dev profile the test packages from.
+if ! cargo deb --version 2>/dev/null | grep -qx 'cargo-deb 3\.8\.0'; then
+  echo "== Installing cargo-deb"
+  cargo install cargo-deb --locked --version 3.8.0
 fi
 
 echo "== Rust tests"

@@ -36,6 +36,7 @@ pub struct Config {
     /// public listener (the demo does this).
     pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
+    pub http: HttpSettings,
     pub feeds: Vec<FeedConfig>,
     /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
     /// `None` runs one node on its own, state file included.
@@ -45,6 +46,23 @@ pub struct Config {
     /// reports them as errors; a running service warns and counts them, since
     /// refusing a reload would not bring the file back.
     pub ignored_feed_files: Vec<ConfigError>,
+}
+
+/// `[http]`: how shared caches (a CDN, nginx) may keep the snapshot API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// `Cache-Control: max-age` of `/api/v1/games`, and the poll interval it
+    /// advertises to polling widgets. Whole seconds, at least 1.
+    pub snapshot_max_age: Duration,
+    /// `stale-while-revalidate`: how long a cache may serve an expired snapshot
+    /// while it fetches the next one. Whole seconds.
+    pub snapshot_stale: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { snapshot_max_age: Duration::from_secs(1), snapshot_stale: Duration::from_secs(10) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +141,11 @@ pub struct FeedConfig {
     pub adapter: AdapterKind,
     pub url: String,
     pub schedule: Schedule,
+    /// Adaptive polling: the slower schedule used while no game is in play and
+    /// none starts within `prestart` (None: always `schedule`).
+    pub schedule_idle: Option<Schedule>,
+    /// How long before a game's start the feed switches to `schedule`.
+    pub prestart: Duration,
     pub league: String,
     pub sport: String,
     pub timeout: Duration,
@@ -145,14 +168,21 @@ pub struct FeedConfig {
     pub source: PathBuf,
 }
 
-impl FeedConfig {
-    /// The nominal time between polls, used for staleness and backoff floors.
-    pub fn nominal_interval(&self) -> Duration {
-        match &self.schedule {
+impl Schedule {
+    /// The nominal time between polls, used for staleness.
+    pub fn nominal(&self) -> Duration {
+        match self {
             Schedule::Every(d) => *d,
             // A cron may be irregular; a minute is a fair yardstick for staleness.
             Schedule::Cron(_) => Duration::from_secs(60),
         }
+    }
+}
+
+impl FeedConfig {
+    /// The nominal time between polls of the fast `schedule`.
+    pub fn nominal_interval(&self) -> Duration {
+        self.schedule.nominal()
     }
 }
 
@@ -211,6 +241,8 @@ struct MainFile {
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
+    http: HttpFile,
+    #[serde(default)]
     defaults: FeedDefaultsFile,
     cluster: Option<crate::cluster::config::ClusterFile>,
 }
@@ -228,6 +260,13 @@ struct TlsFile {
 struct AdminFile {
     /// An address, or "public" to serve admin routes on the public listener.
     listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    snapshot_max_age: Option<String>,
+    snapshot_stale: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -265,6 +304,8 @@ struct FeedFile {
     adapter: String,
     url: String,
     schedule: String,
+    schedule_idle: Option<String>,
+    prestart: Option<String>,
     league: String,
     sport: String,
     timeout: Option<String>,
@@ -334,6 +375,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         Some(text) => address(&mut report, "admin.listen", text),
     };
     let limits = validate_limits(&main.limits, &file, &mut report);
+    let http = validate_http(&main.http, &file, &mut report);
     let cluster = main.cluster.as_ref().and_then(|raw| {
         crate::cluster::config::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
     });
@@ -369,6 +411,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             tls,
             admin_listen,
             limits,
+            http,
             feeds,
             ignored_feed_files,
             cluster,
@@ -475,6 +518,20 @@ fn load_feed_text(
     }
 
     let schedule = parse_schedule(&raw.schedule).map_err(|m| report.at(&file, "schedule", &m)).ok();
+    let schedule_idle = raw.schedule_idle.as_deref().and_then(|t| parse_schedule(t).map_err(|m| report.at(&file, "schedule_idle", &m)).ok());
+    if let (Some(Schedule::Every(fast)), Some(Schedule::Every(idle))) = (&schedule, &schedule_idle) {
+        if idle < fast {
+            report.at(&file, "schedule_idle", "must not poll more often than `schedule` (it is the schedule for quiet hours)");
+        }
+    }
+    let prestart = match &raw.prestart {
+        None => Duration::from_secs(30 * 60),
+        Some(_) if raw.schedule_idle.is_none() => {
+            report.at(&file, "prestart", "only means something with `schedule_idle` (adaptive polling)");
+            Duration::ZERO
+        }
+        Some(t) => parse_duration(t).map_err(|m| report.at(&file, "prestart", &m)).unwrap_or_default(),
+    };
 
     let duration = |report: &mut Report, key: &str, own: &Option<String>, default: &Option<String>, fallback: Duration| {
         match own.as_ref().or(default.as_ref()) {
@@ -550,6 +607,8 @@ fn load_feed_text(
         adapter: adapter?,
         url: raw.url,
         schedule: schedule?,
+        schedule_idle,
+        prestart,
         league: raw.league,
         sport: raw.sport,
         timeout,
@@ -666,6 +725,29 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         report.at(file, "limits.heartbeat", "must be at least 1s");
     }
     limits
+}
+
+fn validate_http(raw: &HttpFile, file: &FileCtx, report: &mut Report) -> HttpSettings {
+    let d = HttpSettings::default();
+    // Cache-Control counts whole seconds.
+    let seconds = |report: &mut Report, key: &str, v: &Option<String>, default: Duration, min: u64| match v {
+        None => default,
+        Some(t) => match parse_duration(t) {
+            Ok(d) if d.subsec_nanos() == 0 && d.as_secs() >= min => d,
+            Ok(_) => {
+                report.at(file, &format!("http.{key}"), &format!("`{t}`: whole seconds, at least {min}s"));
+                default
+            }
+            Err(m) => {
+                report.at(file, &format!("http.{key}"), &m);
+                default
+            }
+        },
+    };
+    HttpSettings {
+        snapshot_max_age: seconds(report, "snapshot_max_age", &raw.snapshot_max_age, d.snapshot_max_age, 1),
+        snapshot_stale: seconds(report, "snapshot_stale", &raw.snapshot_stale, d.snapshot_stale, 0),
+    }
 }
 
 fn check_unique_ids(feeds: &[FeedConfig], report: &mut Report) {

@@ -22,6 +22,11 @@ pub struct FeedHealth {
     pub polls: u64,
     pub failures: u64,
     pub games: usize,
+    /// Which schedule polls the feed now: `fixed` (no `schedule_idle`), `live`
+    /// (a game in play or about to start) or `idle`.
+    pub mode: &'static str,
+    /// When the feed last switched mode (None: never switched).
+    pub mode_since: Option<DateTime<Utc>>,
     /// No success for `stale_after_missed_polls` nominal intervals.
     pub stale: bool,
     #[serde(skip)]
@@ -44,6 +49,8 @@ impl FeedHealth {
             polls: 0,
             failures: 0,
             games: 0,
+            mode: "fixed",
+            mode_since: None,
             stale: false,
             started: Utc::now(),
             stale_after,

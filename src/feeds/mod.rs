@@ -8,6 +8,7 @@
 
 pub mod fetch;
 pub mod health;
+pub mod mode;
 pub mod redirect;
 pub mod window;
 
@@ -27,6 +28,7 @@ use crate::telemetry;
 use crate::untrusted::Untrusted;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard};
+use mode::{Outlook, PollMode};
 
 /// A good poll, on its way to the diff.
 #[derive(Debug)]
@@ -84,6 +86,9 @@ struct PollState {
     /// No poll before this instant (backoff, Retry-After).
     not_before: Option<Instant>,
     failures: u32,
+    /// What the last good poll said about the games (adaptive polling).
+    outlook: Option<Outlook>,
+    mode: Option<PollMode>,
 }
 
 /// Polls one feed. Cheap to call often: overlapping and early calls return at once.
@@ -102,17 +107,26 @@ impl Poller {
         let labels = FeedLabels { feed: feed.id.clone(), league: feed.league.clone(), sport: feed.sport.clone() };
         let adapter = Adapter::new(feed.adapter.clone(), labels);
         let stale_after = feed.nominal_interval() * feed.stale_after_missed_polls;
-        health.insert(FeedHealth::new(&feed.id, &feed.url, stale_after));
+        let mut record = FeedHealth::new(&feed.id, &feed.url, stale_after);
+        if feed.schedule_idle.is_some() {
+            record.mode = PollMode::Live.as_str();
+        }
+        health.insert(record);
         Poller { feed, adapter, client, health, out, state: Mutex::new(PollState::default()) }
     }
 
-    /// One scheduled tick: poll unless a poll is already running, the feed is
-    /// outside its active windows, or it is backing off.
-    pub async fn tick(&self) {
+    /// One tick of the schedule belonging to `job` (Live: `schedule`, Idle:
+    /// `schedule_idle`): poll unless a poll is already running, the feed is in
+    /// the other mode, outside its active windows, or backing off.
+    pub async fn tick(&self, job: PollMode) {
         let Ok(mut state) = self.state.try_lock() else {
             tracing::debug!(feed = %self.feed.id, "previous poll still running; skipping this tick");
             return;
         };
+        let mode = self.switch_mode(&mut state);
+        if mode != PollMode::Fixed && mode != job {
+            return;
+        }
         if !self.in_active_window() {
             return;
         }
@@ -127,7 +141,7 @@ impl Poller {
             Ok(label) => label,
             Err(e) => e.outcome(),
         };
-        metrics::counter!(telemetry::POLLS, "feed" => self.feed.id.clone(), "outcome" => label).increment(1);
+        metrics::counter!(telemetry::POLLS, "feed" => self.feed.id.clone(), "outcome" => label, "mode" => mode.as_str()).increment(1);
         metrics::histogram!(telemetry::POLL_DURATION, "feed" => self.feed.id.clone()).record(elapsed.as_secs_f64());
         let now = chrono::Utc::now();
         match outcome {
@@ -166,6 +180,38 @@ impl Poller {
                 });
             }
         }
+        // What this poll read may change the schedule from the next tick on.
+        self.switch_mode(&mut state);
+    }
+
+    /// The mode the feed is in now, from the last good poll's outlook and the
+    /// clock; a change is logged once and shown in the feed's health.
+    fn switch_mode(&self, state: &mut PollState) -> PollMode {
+        let mode = match (&self.feed.schedule_idle, &state.outlook) {
+            (None, _) => PollMode::Fixed,
+            // Nothing read yet: poll fast until the games are known.
+            (Some(_), None) => PollMode::Live,
+            (Some(_), Some(outlook)) => outlook.mode(chrono::Utc::now(), self.feed.prestart),
+        };
+        if state.mode == Some(mode) {
+            return mode;
+        }
+        let schedule = match (mode, &self.feed.schedule_idle) {
+            (PollMode::Idle, Some(idle)) => idle,
+            _ => &self.feed.schedule,
+        };
+        if let Some(previous) = state.mode {
+            tracing::info!(feed = %self.feed.id, from = previous.as_str(), to = mode.as_str(), schedule = ?schedule, "polling mode switched");
+        }
+        let stale_after = schedule.nominal() * self.feed.stale_after_missed_polls;
+        let switched = state.mode.map(|_| chrono::Utc::now());
+        self.health.update(&self.feed.id, |h| {
+            h.mode = mode.as_str();
+            h.mode_since = switched.or(h.mode_since);
+            h.stale_after = stale_after;
+        });
+        state.mode = Some(mode);
+        mode
     }
 
     /// Fetches, parses and hands on one poll; the outcome label of a good one.
@@ -184,6 +230,7 @@ impl Poller {
                 match self.adapter.parse(&body) {
                     Ok(games) => {
                         state.validators.accept(&body);
+                        state.outlook = Some(Outlook::of(&games));
                         let count = games.len();
                         self.health.update(&self.feed.id, |h| h.games = count);
                         metrics::gauge!(telemetry::FEED_GAMES, "feed" => self.feed.id.clone()).set(count as f64);
@@ -238,7 +285,7 @@ impl Poller {
 /// Fires each feed's poller on its schedule (tokio-cron-scheduler).
 pub struct FeedScheduler {
     scheduler: JobScheduler,
-    jobs: HashMap<String, (uuid::Uuid, Arc<Poller>)>,
+    jobs: HashMap<String, (Vec<uuid::Uuid>, Arc<Poller>)>,
 }
 
 impl FeedScheduler {
@@ -248,30 +295,38 @@ impl FeedScheduler {
         Ok(FeedScheduler { scheduler, jobs: HashMap::new() })
     }
 
-    /// Schedules a poller, and polls it once right away so a fresh start does
-    /// not wait a whole interval for its first scores.
+    /// Schedules a poller (with adaptive polling, one job per schedule; each
+    /// polls only in its own mode), and polls it once right away so a fresh
+    /// start does not wait a whole interval for its first scores.
     pub async fn add(&mut self, poller: Arc<Poller>) -> Result<(), String> {
-        let p = poller.clone();
-        let run = move |_id, _lock| {
-            let p = p.clone();
-            Box::pin(async move { p.tick().await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        };
-        let job = match &poller.feed.schedule {
-            Schedule::Every(every) => Job::new_repeated_async(*every, run),
-            Schedule::Cron(cron) => Job::new_async_tz(cron.as_str(), poller.feed.timezone, run),
+        let mut ids = Vec::new();
+        let schedules = std::iter::once((PollMode::Live, &poller.feed.schedule))
+            .chain(poller.feed.schedule_idle.iter().map(|s| (PollMode::Idle, s)));
+        for (mode, schedule) in schedules {
+            let p = poller.clone();
+            let run = move |_id, _lock| {
+                let p = p.clone();
+                Box::pin(async move { p.tick(mode).await }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            };
+            let job = match schedule {
+                Schedule::Every(every) => Job::new_repeated_async(*every, run),
+                Schedule::Cron(cron) => Job::new_async_tz(cron.as_str(), poller.feed.timezone, run),
+            }
+            .map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?;
+            ids.push(self.scheduler.add(job).await.map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?);
         }
-        .map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?;
-        let id = self.scheduler.add(job).await.map_err(|e| format!("feed {}: cannot schedule: {e:?}", poller.feed.id))?;
-        self.jobs.insert(poller.feed.id.clone(), (id, poller.clone()));
-        tokio::spawn(async move { poller.tick().await });
+        self.jobs.insert(poller.feed.id.clone(), (ids, poller.clone()));
+        tokio::spawn(async move { poller.tick(PollMode::Live).await });
         Ok(())
     }
 
     /// Stops polling a feed.
     pub async fn remove(&mut self, feed: &str) {
-        if let Some((id, poller)) = self.jobs.remove(feed) {
-            if let Err(e) = self.scheduler.remove(&id).await {
-                tracing::warn!(feed, error = ?e, "could not unschedule feed");
+        if let Some((ids, poller)) = self.jobs.remove(feed) {
+            for id in ids {
+                if let Err(e) = self.scheduler.remove(&id).await {
+                    tracing::warn!(feed, error = ?e, "could not unschedule feed");
+                }
             }
             poller.health.remove(feed);
         }

@@ -9,6 +9,8 @@ use crate::model::Game;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
     All,
+    /// League names are kept lower-case and match case-insensitively, so
+    /// `league:NBA` and `league:nba` are one topic (and one cache key).
     League(String),
     Feed(String),
     Game(String),
@@ -32,7 +34,7 @@ impl FromStr for Topic {
             return Err(bad());
         }
         Ok(match kind {
-            "league" => Topic::League(rest.to_string()),
+            "league" => Topic::League(rest.to_ascii_lowercase()),
             "feed" => Topic::Feed(rest.to_string()),
             "game" => Topic::Game(rest.to_string()),
             "team" => {
@@ -40,7 +42,7 @@ impl FromStr for Topic {
                 if league.is_empty() || abbr.is_empty() {
                     return Err(bad());
                 }
-                Topic::Team { league: league.to_string(), abbr: abbr.to_ascii_uppercase() }
+                Topic::Team { league: league.to_ascii_lowercase(), abbr: abbr.to_ascii_uppercase() }
             }
             _ => return Err(bad()),
         })
@@ -86,12 +88,26 @@ impl Topic {
     pub fn matches(&self, r: &Routing) -> bool {
         match self {
             Topic::All => true,
-            Topic::League(l) => *l == r.league,
+            Topic::League(l) => l.eq_ignore_ascii_case(&r.league),
             Topic::Feed(f) => *f == r.feed,
             Topic::Game(g) => *g == r.id,
-            Topic::Team { league, abbr } => *league == r.league && (*abbr == r.home_abbr || *abbr == r.away_abbr),
+            Topic::Team { league, abbr } => league.eq_ignore_ascii_case(&r.league) && (*abbr == r.home_abbr || *abbr == r.away_abbr),
         }
     }
+}
+
+/// The one canonical spelling of a topic list, as used in the snapshot URL
+/// (`/api/v1/games?topics=…`): sorted, without duplicates, and just `all` when
+/// `all` is among them (it already covers everything). Equivalent lists give
+/// the same key, so a cache in front of the service keeps one entry for them.
+pub fn canonical_key(topics: &[Topic]) -> String {
+    if topics.is_empty() || topics.contains(&Topic::All) {
+        return "all".to_string();
+    }
+    let mut names: Vec<String> = topics.iter().map(Topic::to_string).collect();
+    names.sort();
+    names.dedup();
+    names.join(",")
 }
 
 /// A client's topics, each with the `seq` it is current as of: an event at or
@@ -164,6 +180,16 @@ mod tests {
         for bad in ["", "nba", "league:", "colour:red", "team:nba", "team::BOS"] {
             assert!(bad.parse::<Topic>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn equivalent_topic_lists_share_one_canonical_key() {
+        let key = |s: &str| canonical_key(&s.split(',').map(|t| t.parse::<Topic>().unwrap()).collect::<Vec<_>>());
+        assert_eq!(key("team:NBA:bos,league:NFL,league:nfl"), "league:nfl,team:nba:BOS");
+        assert_eq!(key("league:nfl,team:nba:BOS"), "league:nfl,team:nba:BOS");
+        assert_eq!(key("league:nba,all"), "all");
+        assert_eq!(canonical_key(&[]), "all");
+        assert!("league:NBA".parse::<Topic>().unwrap().matches(&routing()), "leagues match whatever their case");
     }
 
     #[test]

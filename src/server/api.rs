@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use warp::http::{header, Response, StatusCode};
 
+use crate::config::HttpSettings;
 use crate::feeds::HealthBoard;
-use crate::hub::{Hub, Topic};
+use crate::hub::{topics::canonical_key, Hub, Topic};
+use crate::telemetry;
 
 /// Parses `topics=a,b` (absent: `all`). Errors name the bad topic.
 pub fn parse_topics_param(raw: Option<&str>) -> Result<Vec<Topic>, String> {
@@ -49,28 +51,72 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     json_response(status, crate::hub::frames::error(code, message))
 }
 
+/// The header that tells polling widgets how often to poll (whole seconds).
+pub const POLL_INTERVAL_HEADER: &str = "x-poll-interval";
+
 /// `GET /api/v1/games?topics=…`: the current games, with an ETag that changes
 /// whenever any event is published (epoch and seq), so pollers of this API get
 /// cheap 304s between changes.
-pub fn games(hub: &Arc<Hub>, topics: Option<&str>, if_none_match: Option<String>) -> Response<bytes::Bytes> {
-    let topics = match parse_topics_param(topics) {
+///
+/// CDN mode: the answer may be kept by shared caches for `snapshot_max_age`
+/// and served stale for `snapshot_stale` while they refresh it, and each topic
+/// list has one URL: any other spelling of the query (order, duplicates, case,
+/// percent-encoding, extra parameters) is redirected there, so a cache keeps
+/// one entry per list instead of one per spelling. A bare `/api/v1/games`
+/// answers as `topics=all` does.
+pub fn games(hub: &Arc<Hub>, http: &HttpSettings, query: &str, if_none_match: Option<String>) -> Response<bytes::Bytes> {
+    let topics = match parse_topics_param(super::query_param(query, "topics").as_deref()) {
         Ok(t) => t,
         Err(message) => return error_response(StatusCode::BAD_REQUEST, "unknown_topic", &message),
     };
-    let seq = hub.seq();
-    let etag = format!("\"{}-{}\"", hub.epoch(), seq);
-    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    let canonical = format!("topics={}", canonical_key(&topics));
+    // A bare `/api/v1/games` stays an alias of `topics=all`, for scripts and links.
+    if !query.is_empty() && query != canonical {
+        metrics::counter!(telemetry::SNAPSHOT_REQUESTS, "status" => "301").increment(1);
+        // Relative to this URL, so it holds behind a proxy that mounts us under a prefix.
         return Response::builder()
-            .status(StatusCode::NOT_MODIFIED)
-            .header(header::ETAG, etag)
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header(header::LOCATION, format!("?{canonical}"))
+            .header(header::CACHE_CONTROL, "public, max-age=86400")
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .body(bytes::Bytes::new())
             .expect("valid response");
     }
+    let cache_control = format!(
+        "public, max-age={}, stale-while-revalidate={}",
+        http.snapshot_max_age.as_secs(),
+        http.snapshot_stale.as_secs()
+    );
+    let cacheable = |builder: warp::http::response::Builder, etag: &str| {
+        builder
+            .header(header::CACHE_CONTROL, &cache_control)
+            .header(header::ETAG, etag)
+            .header(POLL_INTERVAL_HEADER, http.snapshot_max_age.as_secs())
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .header(header::ACCESS_CONTROL_EXPOSE_HEADERS, format!("ETag, {POLL_INTERVAL_HEADER}"))
+    };
+    let etag = format!("\"{}-{}\"", hub.epoch(), hub.seq());
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        metrics::counter!(telemetry::SNAPSHOT_REQUESTS, "status" => "304").increment(1);
+        return cacheable(Response::builder().status(StatusCode::NOT_MODIFIED), &etag).body(bytes::Bytes::new()).expect("valid response");
+    }
     let (seq, body) = hub.games_document(&topics);
-    let mut response = json_response(StatusCode::OK, body);
+    metrics::counter!(telemetry::SNAPSHOT_REQUESTS, "status" => "200").increment(1);
     let etag = format!("\"{}-{}\"", hub.epoch(), seq);
-    response.headers_mut().insert(header::ETAG, etag.parse().expect("ascii etag"));
-    response
+    cacheable(Response::builder().header(header::CONTENT_TYPE, "application/json"), &etag).body(body).expect("valid response")
+}
+
+/// `OPTIONS /api/v1/games`: the CORS preflight a cross-origin poller sending
+/// `If-None-Match` needs, cached by browsers for a day.
+pub fn games_preflight() -> Response<bytes::Bytes> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "If-None-Match")
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .body(bytes::Bytes::new())
+        .expect("valid response")
 }
 
 /// `GET /api/v1/feeds`: each feed's health record.

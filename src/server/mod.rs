@@ -31,7 +31,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{header, Response, StatusCode};
 use warp::Filter;
 
-use crate::config::Limits;
+use crate::config::{HttpSettings, Limits};
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
 use crate::telemetry;
@@ -42,6 +42,8 @@ pub struct ServerContext {
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
     pub limits: Limits,
+    /// `[http]`: the snapshot API's caching (CDN mode).
+    pub http: HttpSettings,
     pub readiness: Arc<Readiness>,
     pub per_ip: Arc<guards::PerIpLimiter>,
     /// Turns true when the server is shutting down: sessions close with 1001.
@@ -131,7 +133,8 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .and(topics_query)
         .and(warp::header::optional::<String>("if-none-match"))
         .and(with_ctx(ctx))
-        .map(|query: String, inm: Option<String>, ctx: ServerContext| api::games(&ctx.hub, query_param(&query, "topics").as_deref(), inm));
+        .map(|query: String, inm: Option<String>, ctx: ServerContext| api::games(&ctx.hub, &ctx.http, &query, inm));
+    let games_preflight = warp::path!("api" / "v1" / "games").and(warp::options()).map(api::games_preflight);
 
     let widget = warp::path!("api" / "v1" / "widget").and(warp::get()).map(assets::widget_info);
 
@@ -164,7 +167,7 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
             assets::respond(asset, accept.as_deref(), inm.as_deref(), cache)
         });
 
-    let plain = ws.or(games).unify().or(widget).unify().map(warp::Reply::into_response);
+    let plain = ws.or(games).unify().or(games_preflight).unify().or(widget).unify().map(warp::Reply::into_response);
     plain
         .or(sse::route(ctx))
         .unify()

@@ -23,7 +23,7 @@ pub fn page(ctx: &ServerContext) -> Reply {
 td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background:#f3f3f3}}.bad{{color:#a00;font-weight:600}}.ok{{color:#070}}</style></head><body>
 <h1>scoreticker {version}</h1>
 <p><b>{ready}</b> · {clients} WebSocket clients · {games} games · epoch <code>{epoch}</code> · seq {seq}</p>
-<h2>Feeds</h2><table><tr><th>feed</th><th>host</th><th>state</th><th>games</th><th>last poll</th><th>last success</th><th>failures in a row</th><th>last error</th></tr>"#,
+<h2>Feeds</h2><table><tr><th>feed</th><th>host</th><th>state</th><th>mode</th><th>games</th><th>last poll</th><th>last success</th><th>failures in a row</th><th>last error</th></tr>"#,
         version = env!("CARGO_PKG_VERSION"),
         clients = ctx.hub.subscriber_count(),
         games = games.len(),
@@ -39,10 +39,11 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background
         let time = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into());
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&f.feed),
             escape(&f.url_host),
             state,
+            f.mode,
             f.games,
             time(&f.last_attempt),
             time(&f.last_success),
