@@ -38,7 +38,8 @@ fn files(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<std::path::PathBuf> {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            if !path.ends_with("node_modules") {
+            // web/src is the widget's source and build (web/ticker.js is its output): not served.
+            if !path.ends_with("node_modules") && !path.ends_with("web/src") {
                 found.extend(files(&path, keep));
             }
         } else if keep(&path) {

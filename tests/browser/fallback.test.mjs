@@ -33,7 +33,7 @@ async function serviceHas(score) {
 }
 const homeScore = (page, score, timeout) => page.waitForFunction(([id, score]) => {
   for (const li of document.getElementById('t').shadowRoot.querySelectorAll('.ls:not([inert]) li')) {
-    if (li._g?.id === id) return li.querySelector('.home .sc').textContent === String(score);
+    if (li.dataset.id === id) return li.querySelector('.home .sc').textContent === String(score);
   }
 }, [LIVE_ID, score], { timeout, polling: 50 });
 /** The JSON objects of the `data:` lines in what the service answered on one /sse request. */
@@ -121,6 +121,54 @@ test('behind a proxy that refuses WebSocket upgrades the widget goes live over S
     const streams = () => [...proxy.open].filter(p => /^GET \/sse/.test(p.line)).length;
     for (let i = 0; i < 20 && streams(); i++) await new Promise(r => setTimeout(r, 100));
     assert.equal(streams(), 0, 'the event stream was closed');
+    page.problems = page.problems.filter(p => !expected(p));
+    assert.deepEqual(page.problems, [], 'console errors, page errors or CSP violations');
+  } finally {
+    await context.close();
+    await proxy.close();
+  }
+});
+
+// An abrupt drop (close code 1006: the TCP connection cut, no close frame) and a slow-client close
+// (1013) both mean "reconnect and resume": the next socket subscribes with `since`, and the service
+// replays what was missed instead of sending a snapshot.
+test('a socket cut abruptly (1006) reconnects with since, and the service replays what was missed', async () => {
+  const proxy = await startProxy(service.port, { refuse: false });
+  const context = await browser.newContext({ viewport: { width: 1000, height: 400 } });
+  await context.addInitScript(() => {
+    // Records the close codes the page's sockets see (the widget's own handler runs as well).
+    const Native = WebSocket;
+    window.closeCodes = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) { super(...args); this.addEventListener('close', e => window.closeCodes.push(e.code)); }
+    };
+  });
+  const sockets = [];
+  const page = await open(context, upstream.page(proxy.port,
+    `<score-ticker id="t" src="${proxy.ws}" mode="strip"><a href="https://example.com/scores">Live scores</a></score-ticker>`));
+  page.on('websocket', ws => {
+    const s = { sent: [], received: [] };
+    sockets.push(s);
+    ws.on('framesent', f => s.sent.push(f.payload));
+    ws.on('framereceived', f => s.received.push(f.payload));
+  });
+  try {
+    const status = page.locator('#t [part~=status]');
+    await status.getByText('Live', { exact: true }).waitFor();
+    await page.locator('#t .s-live').first().waitFor();
+    proxy.hold = true;
+    proxy.cut(/^GET \/ws/);
+    await status.getByText('Reconnecting').waitFor({ timeout: 5000 });
+    setScore(upstream.doc, 0, 'home', 97); // while the widget is away
+    await serviceHas(97);
+    proxy.release();
+    await homeScore(page, 97, 15e3);
+    assert.deepEqual(await page.evaluate(() => window.closeCodes), [1006]);
+    const again = sockets.at(-1), subscribe = again.sent.map(p => JSON.parse(p)).find(m => m.type === 'subscribe');
+    assert.ok(subscribe?.since?.epoch && subscribe.since.seq > 0, `the new socket resumes: ${JSON.stringify(subscribe)}`);
+    const answer = again.received.map(p => JSON.parse(p)).find(m => !['hello', 'heartbeat'].includes(m.type));
+    assert.ok(['update', 'batch'].includes(answer.type), `the missed event was replayed, not a snapshot: ${answer.type}`);
+    assert.equal(await page.locator('#t').getAttribute('transport'), 'websocket', 'one drop is no reason to fall back to SSE');
     page.problems = page.problems.filter(p => !expected(p));
     assert.deepEqual(page.problems, [], 'console errors, page errors or CSP violations');
   } finally {

@@ -18,7 +18,7 @@ export const POLL_MS = 1000;
 export const HEARTBEAT_S = 2;
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
-const fixture = name => JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/espn', name), 'utf8'));
+export const fixture = name => JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/espn', name), 'utf8'));
 
 /** One NBA scoreboard built from real recordings: the live playoff game first, then a day of
  *  finals and a scheduled game, so a ticker has enough games to scroll. */
@@ -35,16 +35,18 @@ export function freePort() {
   });
 }
 
-/** The upstream: GET /scoreboard serves `doc` (edit it freely); other paths serve host pages
- *  registered with page(), with a strict CSP that allows only the service. */
+/** The upstream: GET /scoreboard serves `doc` (edit it freely), and each path in `docs` (a Map,
+ *  path → document) its document; other paths serve host pages registered with page(), with a
+ *  strict CSP that allows only the service. */
 export async function startUpstream() {
-  const up = { doc: scoreboard(), pages: new Map(), hits: 0 };
+  const up = { doc: scoreboard(), docs: new Map(), pages: new Map(), hits: 0 };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/scoreboard') {
+    const doc = url.pathname === '/scoreboard' ? up.doc : up.docs.get(url.pathname);
+    if (doc) {
       up.hits++;
       res.writeHead(200, { 'content-type': 'application/json;charset=UTF-8', 'cache-control': 'no-store' });
-      return res.end(JSON.stringify(up.doc));
+      return res.end(JSON.stringify(doc));
     }
     const page = up.pages.get(url.pathname);
     if (!page) { res.writeHead(404); return res.end('not found'); }
@@ -89,8 +91,10 @@ export function setFinal(doc, i) {
   competition(doc, i).status = st;
 }
 
-/** The real service, as an operator runs it: `scoreticker serve --config <file>`. */
-export async function startService({ upstream, port, dir }) {
+/** The real service, as an operator runs it: `scoreticker serve --config <file>`. `feeds`: the
+ *  espn feeds it polls, [{ id, path, league, sport }] (path on the upstream); by default one, the
+ *  NBA scoreboard at /scoreboard. */
+export async function startService({ upstream, port, dir, feeds }) {
   if (!fs.existsSync(BIN)) throw new Error(`no scoreticker binary at ${BIN}: run cargo build (or set SCORETICKER_BIN)`);
   dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'scoreticker-browser-'));
   port ??= await freePort();
@@ -99,8 +103,11 @@ export async function startService({ upstream, port, dir }) {
     `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n\n` +
     // A short heartbeat, so that the widget's watchdog (heartbeat + 10 s) can be tested in seconds.
     `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n`);
-  fs.writeFileSync(path.join(dir, 'feeds.d/test.toml'),
-    `id = "${FEED}"\nadapter = "espn"\nurl = "${upstream.url}/scoreboard"\nschedule = "1s"\nleague = "nba"\nsport = "basketball"\n`);
+  feeds ??= [{ id: FEED, path: '/scoreboard', league: 'nba', sport: 'basketball' }];
+  for (const f of feeds) {
+    fs.writeFileSync(path.join(dir, `feeds.d/${f.id}.toml`),
+      `id = "${f.id}"\nadapter = "espn"\nurl = "${upstream.url}${f.path}"\nschedule = "1s"\nleague = "${f.league}"\nsport = "${f.sport}"\n`);
+  }
   const log = fs.createWriteStream(path.join(ARTIFACTS, 'service.log'), { flags: 'a' });
   const proc = spawn(BIN, ['serve', '--config', path.join(dir, 'scoreticker.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.pipe(log, { end: false });

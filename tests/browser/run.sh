@@ -16,6 +16,10 @@ fi
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund
 fi
+# The widget's build (esbuild), for the test that rebuilds web/ticker.js from web/src.
+if [ ! -d "$root/web/src/node_modules" ]; then
+  (cd "$root/web/src" && npm ci --no-audit --no-fund)
+fi
 
 # The widget is embedded in the binary, so a binary older than web/ would serve an old widget.
 bin=${SCORETICKER_BIN:-$root/target/debug/scoreticker}

@@ -39,7 +39,7 @@ const gameText = (page, id = 't') => page.locator(`#${id} [part~=game]`).first()
 const scoreOf = (page, gameId, side, id = 't') =>
   page.evaluate(([id, gid, side]) => {
     for (const li of document.getElementById(id).shadowRoot.querySelectorAll('.ls:not([inert]) li')) {
-      if (li._g?.id === gid) return li.querySelector(`.${side} .sc`).textContent;
+      if (li.dataset.id === gid) return li.querySelector(`.${side} .sc`).textContent;
     }
     return null;
   }, [id, gameId, side]);
@@ -73,6 +73,12 @@ test('the service serves the widget as written, within 8 KB gzip, on both URLs',
   const gz = execFileSync('gzip', ['-9', '-c', path.join(ROOT, 'web/ticker.js')]).length;
   console.log(`# ticker.js: ${source.length} bytes, ${gz} bytes gzip -9`);
   assert.ok(gz <= 8192, `ticker.js is ${gz} bytes gzipped, over the 8 KB budget`);
+});
+
+test('web/ticker.js is the build of web/src (rebuilt with the pinned esbuild, byte for byte)', () => {
+  // build.mjs --check builds in memory and exits non-zero, naming the fix, when the committed file differs.
+  const out = execFileSync('node', [path.join(ROOT, 'web/src/build.mjs'), '--check'], { encoding: 'utf8' });
+  assert.match(out, /is the build of web\/src/);
 });
 
 // CONVENTIONS.md: publishers pin the widget with Subresource Integrity. A cross-origin script with
@@ -138,7 +144,7 @@ test('an upstream score change reaches the DOM within one poll interval plus a s
   const t0 = Date.now();
   await page.waitForFunction(id => {
     for (const li of document.getElementById('t').shadowRoot.querySelectorAll('.ls:not([inert]) li')) {
-      if (li._g?.id === id) return li.querySelector('.home .sc').textContent === '90';
+      if (li.dataset.id === id) return li.querySelector('.home .sc').textContent === '90';
     }
   }, LIVE_ID, { timeout: POLL_MS + 1000, polling: 50 });
   const ms = Date.now() - t0;
@@ -426,7 +432,7 @@ test('killing and restarting the service: "reconnecting", then live again with w
   await page.locator('#t [part~=status]').getByText('Live', { exact: true }).waitFor({ timeout: 30e3 });
   await page.waitForFunction(id => {
     for (const li of document.getElementById('t').shadowRoot.querySelectorAll('.ls:not([inert]) li')) {
-      if (li._g?.id === id) return li.querySelector('.home .sc').textContent === '101' && /Final/.test(li.textContent);
+      if (li.dataset.id === id) return li.querySelector('.home .sc').textContent === '101' && /Final/.test(li.textContent);
     }
   }, LIVE_ID, { timeout: 10e3 });
   console.log(`# back live ${Date.now() - t0} ms after the restart; statuses: ${statuses.join(' → ')}`);
