@@ -21,6 +21,7 @@ use crate::diff::{Event, FeedDiff};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
 use crate::server::{self, guards::ConnectionGate, tls::CertStore, Readiness, ServerContext};
+use crate::cluster::Cluster;
 use crate::{state, systemd, telemetry};
 
 /// A running service, and the handle to reload or stop it.
@@ -54,6 +55,9 @@ struct Supervisor {
     servers: Vec<JoinHandle<()>>,
     pipeline: JoinHandle<()>,
     saver: Option<JoinHandle<()>>,
+    /// Cluster mode: the leader polls (not this supervisor's scheduler) and
+    /// Redis is the state (no state file).
+    cluster: Option<Cluster>,
 }
 
 /// Starts everything and returns once the listeners are bound and every feed is
@@ -66,8 +70,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let limits = config.limits.clone();
     let readiness = Arc::new(Readiness::default());
 
-    // The hub: continued from the state file when there is one.
-    let saved = config.state_dir.as_deref().and_then(state::load);
+    // The hub: continued from the state file when there is one (not in
+    // cluster mode, where Redis is the state).
+    let clustered = config.cluster.is_some();
+    let saved = if clustered { None } else { config.state_dir.as_deref().and_then(state::load) };
     let mut seeds: HashMap<String, Vec<crate::model::Game>> = HashMap::new();
     let hub = Arc::new(match saved {
         Some(saved) => {
@@ -103,15 +109,23 @@ pub async fn start(config: Config) -> Result<Running, String> {
 
     let (updates_tx, updates_rx) = mpsc::channel::<FeedUpdate>(64);
     let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
-    let saver = config.state_dir.clone().map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
+    let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
     report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
         telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
-        scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
+    let cluster = match config.cluster.clone() {
+        Some(c) => Some(Cluster::start(c, config.feeds.clone(), &limits, hub.clone(), health.clone(), readiness.clone())),
+        None => {
+            for feed in &config.feeds {
+                scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
+            }
+            None
+        }
+    };
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let ctx = ServerContext {
@@ -122,6 +136,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         readiness: readiness.clone(),
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
+        cluster: cluster.as_ref().map(Cluster::status),
     };
     let public = server::public_routes(&ctx);
     let admin = server::admin_routes(&ctx);
@@ -156,6 +171,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         servers,
         pipeline,
         saver,
+        cluster,
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
     Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
@@ -227,7 +243,7 @@ async fn run_pipeline(
     }
 }
 
-fn count_events(events: &[Event]) {
+pub(crate) fn count_events(events: &[Event]) {
     for event in events {
         match event {
             Event::Update { changes, .. } => {
@@ -371,6 +387,14 @@ impl Supervisor {
                 tracing::warn!(key = what, "this setting changed but takes effect only after a restart");
             }
         }
+        if let Some(cluster) = &self.cluster {
+            let summary = format!("{} feeds, for whichever node leads", new.feeds.len());
+            cluster.set_feeds(new.feeds.clone());
+            self.config.feeds = new.feeds;
+            metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
+            tracing::info!(changes = %summary, "configuration reloaded (cluster mode)");
+            return Ok(summary);
+        }
         let old: HashMap<String, FeedConfig> = self.config.feeds.iter().map(|f| (f.id.clone(), f.clone())).collect();
         let mut summary = Vec::new();
         for feed in old.values() {
@@ -409,6 +433,10 @@ impl Supervisor {
     /// Stop accepting, close clients with 1001, stop polling, save the state.
     async fn stop(self) {
         self.readiness.draining.store(true, Ordering::Relaxed);
+        // Hand the lease over first, so another node polls while this one drains.
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
         let _ = self.shutdown.send(true);
         for server in self.servers {
             let _ = server.await;
@@ -429,7 +457,7 @@ impl Supervisor {
         if let Some(saver) = self.saver {
             saver.abort();
         }
-        if let Some(dir) = &self.config.state_dir {
+        if let Some(dir) = self.config.state_dir.as_ref().filter(|_| self.config.cluster.is_none()) {
             save_state(&self.hub, dir, true).await;
         }
     }

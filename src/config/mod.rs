@@ -38,6 +38,9 @@ pub struct Config {
     pub limits: Limits,
     pub http: HttpSettings,
     pub feeds: Vec<FeedConfig>,
+    /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
+    /// `None` runs one node on its own, state file included.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Entries of the feeds directory named `*.toml` that are not readable feed
     /// files (a directory, a dangling symlink, a symlink loop). `check-config`
     /// reports them as errors; a running service warns and counts them, since
@@ -244,6 +247,7 @@ struct MainFile {
     http: HttpFile,
     #[serde(default)]
     defaults: FeedDefaultsFile,
+    cluster: Option<crate::cluster::config::ClusterFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +380,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     };
     let limits = validate_limits(&main.limits, &file, &mut report);
     let http = validate_http(&main.http, &file, &mut report);
+    let cluster = main.cluster.as_ref().and_then(|raw| {
+        crate::cluster::config::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
+    });
 
     let mut feeds = Vec::new();
     let mut ignored_feed_files = Vec::new();
@@ -411,6 +418,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             http,
             feeds,
             ignored_feed_files,
+            cluster,
         })
     } else {
         report.errors.extend(ignored_feed_files);
