@@ -64,7 +64,7 @@ export class Formatter {
   }
 
   /** The game's state as HTML: start time, clock and period, inning, "Final", with the shootout. */
-  state(game) {
+  stateHtml(game) {
     const text = this.uiText, status = game.status, state = status.state, shootout = game.shootout;
     let html;
     if (state === 'scheduled') html = game.start ? escapeHtml(this.#startTime(new Date(game.start))) : '';

@@ -27,7 +27,7 @@ export function gameHtml(game, format, { link, logos }) {
   // In list mode only (CSS): the runners on base, then the down, the series and the round.
   const runners = situation.runners && situation.half ? `<span class=rn>${format.runnersOnBase(situation.runners)}</span>` : '';
   const extra = [situation.down_distance, game.series, game.note].filter(Boolean).map(escapeHtml).join(' · ');
-  const inner = sidesInOrder(game).map(team).join('') + `<span class=sd part=state>${format.state(game)}${runners}</span>` +
+  const inner = sidesInOrder(game).map(team).join('') + `<span class=sd part=state>${format.stateHtml(game)}${runners}</span>` +
     (extra ? `<span class=x part=note>${extra}</span>` : '');
   return link ? `<a class=in part=link href="${escapeHtml(link)}">${inner}</a>` : `<span class=in>${inner}</span>`;
 }
