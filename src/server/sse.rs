@@ -17,7 +17,13 @@
 //! One task per client, with the WebSocket session's semantics: no queue of its
 //! own (the bounded broadcast is the queue; a client that lags it gets a fresh
 //! snapshot), and a client that takes no data for `limits.send_timeout` is
-//! dropped. Dropping needs the connection itself: once the socket is full, hyper
+//! dropped. The session makes an event only when hyper asks the body for one
+//! ([`Demand`]), and hyper asks only while its write buffer (`max_buf_size`,
+//! 16 KiB) has room: so a stalled client holds at most the frame hyper is
+//! writing, as a stalled WebSocket holds the one its session is writing. (A
+//! plain bounded channel would also hold the next event, and the session the
+//! one after it: each a different frame per stalled client, ~100 KiB per client
+//! with large frames.) Dropping needs the connection itself: once the socket is full, hyper
 //! stops polling the response body, so the body cannot end the connection. The
 //! accept loop puts an [`Abort`] in each request's extensions for that.
 
@@ -107,10 +113,11 @@ fn respond(
     let since = last_event_id.as_deref().and_then(parse_event_id).or_else(|| query_param(&query, "lastEventId").as_deref().and_then(parse_event_id));
 
     let (tx, rx) = mpsc::channel(1);
-    let session = Session { out: tx, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
+    let demand = Arc::new(Notify::new());
+    let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
-    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new() }).into_response();
+    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new(), demand }).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -169,12 +176,15 @@ impl Event {
 }
 
 /// The response body: what the session task hands over, one event at a time,
-/// as its three chunks. The channel holds one event, so the session notices
-/// within `send_timeout` when the client stops taking them.
+/// as its three chunks. It asks for the next event ([`Demand`]) only when hyper
+/// asks it for a chunk it does not have, so the session notices within
+/// `send_timeout` when the client stops taking them, holding none meanwhile.
 struct Outbox {
     events: mpsc::Receiver<Event>,
     /// The rest of the event being written, last chunk first.
     pending: Vec<Bytes>,
+    /// Signalled each time hyper wants a chunk and none is waiting.
+    demand: Arc<Notify>,
 }
 
 impl futures_util::Stream for Outbox {
@@ -184,7 +194,12 @@ impl futures_util::Stream for Outbox {
         if let Some(chunk) = self.pending.pop() {
             return Poll::Ready(Some(Ok(chunk)));
         }
-        self.events.poll_recv(cx).map(|event| {
+        let polled = self.events.poll_recv(cx);
+        if polled.is_pending() {
+            // hyper has room for more: the session may make the next event.
+            self.demand.notify_one();
+        }
+        polled.map(|event| {
             event.map(|Event { head, data }| {
                 self.pending.push(Bytes::from_static(b"\n\n"));
                 self.pending.push(data);
@@ -208,6 +223,10 @@ static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counte
 
 struct Session {
     out: mpsc::Sender<Event>,
+    /// The body's requests for the next event (see [`Outbox`]).
+    demand: Arc<Notify>,
+    /// The body asked and no event has been handed over since.
+    demanded: bool,
     hub: Arc<Hub>,
     limits: Limits,
     sub: Subscription,
@@ -250,7 +269,7 @@ impl Session {
         // back spread over a few seconds rather than all at once.
         let retry = Duration::from_millis(rand::random_range(1000..5000));
         let len = hello.len();
-        self.send(Event::new(None, Some(retry), hello), len).await?;
+        self.send(Event::new(None, Some(retry), hello), len, shutdown).await?;
         if let Some(since) = &since {
             self.hub.catch_up_to(since).await;
         }
@@ -261,7 +280,7 @@ impl Session {
         match catchup {
             Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) => {
                 let seq = last_seq_in(&frame);
-                self.send_frame(frame, seq).await?;
+                self.send_frame(frame, seq, shutdown).await?;
             }
             Catchup::Replay(None) => {} // nothing missed: the client's last id stands
         }
@@ -274,13 +293,16 @@ impl Session {
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
         loop {
+            // Nothing is taken from the broadcast (nor a snapshot made) before
+            // hyper has room for it: a stalled client holds no frame here.
+            self.wait_for_demand(shutdown).await?;
             tokio::select! {
                 published = events.recv() => match published {
                     Ok(p) => {
                         if let Some(frame) = p.frame_for(&self.sub) {
                             // Current on every topic up to the publication's last seq,
                             // whichever of its events matched.
-                            self.send_frame(frame, Some(p.last_seq())).await?;
+                            self.send_frame(frame, Some(p.last_seq()), shutdown).await?;
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -288,7 +310,7 @@ impl Session {
                         metrics::counter!(telemetry::RESYNCS).increment(1);
                         let snapshot = self.hub.resync(&mut self.sub);
                         let seq = last_seq_in(&snapshot);
-                        self.send_frame(snapshot, seq).await?;
+                        self.send_frame(snapshot, seq, shutdown).await?;
                     }
                     Err(RecvError::Closed) => return Err(End::Shutdown),
                 },
@@ -297,9 +319,9 @@ impl Session {
                 _ = beat.tick() => {
                     let frame = frames::heartbeat(self.hub.seq(), now_ms());
                     let len = frame.len();
-                    self.send(Event::new(None, None, frame), len).await?;
+                    self.send(Event::new(None, None, frame), len, shutdown).await?;
                 }
-                _ = keep_alive.tick() => self.send(Event::comment("keep-alive"), 0).await?,
+                _ = keep_alive.tick() => self.send(Event::comment("keep-alive"), 0, shutdown).await?,
                 _ = self.out.closed() => return Err(End::ClientGone),
             }
         }
@@ -307,16 +329,40 @@ impl Session {
 
     /// A hub frame (serde_json output: one line, so one `data:` line) with the
     /// `id` of the last seq it brings the client to, when it moves it.
-    async fn send_frame(&mut self, frame: Bytes, seq: Option<u64>) -> Result<(), End> {
+    async fn send_frame(&mut self, frame: Bytes, seq: Option<u64>, shutdown: &mut watch::Receiver<bool>) -> Result<(), End> {
         let len = frame.len();
         let id = seq.map(|seq| format!("{}:{seq}", self.hub.epoch()));
-        self.send(Event::new(id, None, frame), len).await
+        self.send(Event::new(id, None, frame), len, shutdown).await
     }
 
-    /// Hands one event to the body, waiting at most `send_timeout` for the
-    /// client to take the previous one. `len`: the frame's bytes, for the
+    /// Waits until the body asks for an event: at most `send_timeout` for
+    /// hyper to make room (the client to take what was sent before). Returns at
+    /// once when the body asked while the session was busy elsewhere.
+    async fn wait_for_demand(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), End> {
+        if self.demanded {
+            return Ok(());
+        }
+        tokio::select! {
+            asked = tokio::time::timeout(self.limits.send_timeout, self.demand.notified()) => match asked {
+                Ok(()) => {
+                    self.demanded = true;
+                    Ok(())
+                }
+                Err(_) => Err(End::TooSlow),
+            },
+            _ = shutdown.changed() => Err(End::Shutdown),
+            _ = self.out.closed() => Err(End::ClientGone),
+        }
+    }
+
+    /// Hands one event to the body once it asks for one (see
+    /// [`Session::wait_for_demand`]). `len`: the frame's bytes, for the
     /// metrics (0 for comments, which are not frames).
-    async fn send(&mut self, event: Event, len: usize) -> Result<(), End> {
+    async fn send(&mut self, event: Event, len: usize, shutdown: &mut watch::Receiver<bool>) -> Result<(), End> {
+        self.wait_for_demand(shutdown).await?;
+        self.demanded = false;
+        // The body asked with an empty channel, so the slot is free; `send`
+        // rather than `try_send` only so that a spurious ask cannot lose an event.
         match tokio::time::timeout(self.limits.send_timeout, self.out.send(event)).await {
             Ok(Ok(())) => {
                 if len > 0 {
@@ -367,5 +413,48 @@ mod tests {
         assert_eq!(last_seq_in(&snapshot), Some(40));
         assert_eq!(last_seq_in(&frames::hello("e", 3, 20)), Some(3));
         assert_eq!(last_seq_in(b"{}"), None);
+    }
+
+    /// A session and its body, as `respond` wires them, on a hub with one game.
+    fn session(send_timeout: Duration) -> (Outbox, watch::Sender<bool>, tokio::task::JoinHandle<End>) {
+        let hub = Arc::new(Hub::new("ep".into(), 16, 100, Duration::from_secs(600)));
+        let limits = Limits { send_timeout, ..Limits::default() };
+        let (tx, rx) = mpsc::channel(1);
+        let demand = Arc::new(Notify::new());
+        let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default() };
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(async move { session.serve(vec![Topic::All], None, shutdown).await });
+        (Outbox { events: rx, pending: Vec::new(), demand }, stop, task)
+    }
+
+    /// The memory bound of a stalled client: while hyper does not ask the body
+    /// for a chunk (its write buffer is full), the session hands over nothing,
+    /// so no frame waits in the channel, and it ends as too slow after
+    /// `send_timeout`. (Before, the channel's slot took the first event at once
+    /// and the session held the next.)
+    #[tokio::test]
+    async fn a_body_that_is_never_polled_gets_no_event_and_its_session_ends_too_slow() {
+        let (mut outbox, _stop, task) = session(Duration::from_millis(200));
+        let end = task.await.unwrap();
+        assert!(matches!(end, End::TooSlow), "{end:?}");
+        assert!(outbox.events.recv().await.is_none(), "an event was queued for a body that never asked");
+    }
+
+    /// A body that is polled gets the hello and the snapshot, each as its three
+    /// chunks, one event per ask.
+    #[tokio::test]
+    async fn a_polled_body_gets_the_hello_then_the_snapshot() {
+        use futures_util::StreamExt;
+        let (mut outbox, stop, task) = session(Duration::from_secs(30));
+        let mut text = String::new();
+        while text.matches("\n\n").count() < 2 {
+            let chunk = outbox.next().await.expect("the stream goes on").unwrap();
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        assert!(text.starts_with("retry:"), "{text}");
+        assert!(text.contains("\"type\":\"hello\""), "{text}");
+        assert!(text.contains("\"type\":\"snapshot\""), "{text}");
+        stop.send(true).unwrap();
+        assert!(matches!(task.await.unwrap(), End::Shutdown));
     }
 }
