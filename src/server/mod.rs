@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod drain;
 pub mod echo;
 pub mod guards;
 pub mod session;
@@ -362,10 +363,14 @@ where
     // A streaming response (SSE) whose client stopped reading ends the connection through this.
     let abort = sse::Abort::default();
     let handle = abort.clone();
+    // …and waits for the connection to drain before it takes its next event.
+    let drained = drain::Drained::default();
+    let flushes = drained.clone();
     let ticket = admission.map(guards::Ticket::new);
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(RemoteAddr(peer));
         request.extensions_mut().insert(handle.clone());
+        request.extensions_mut().insert(flushes.clone());
         if let Some(ticket) = &ticket {
             request.extensions_mut().insert(ticket.clone());
         }
@@ -376,7 +381,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(15))
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), hyper_service)
+        .serve_connection(TokioIo::new(drain::Watched::new(stream, drained)), hyper_service)
         .with_upgrades();
     tokio::select! {
         result = connection => if let Err(e) = result {

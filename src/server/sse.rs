@@ -17,13 +17,13 @@
 //! One task per client, with the WebSocket session's semantics: no queue of its
 //! own (the bounded broadcast is the queue; a client that lags it gets a fresh
 //! snapshot), and a client that takes no data for `limits.send_timeout` is
-//! dropped. The session makes an event only when hyper asks the body for one
-//! ([`Demand`]), and hyper asks only while its write buffer (`max_buf_size`,
-//! 16 KiB) has room: so a stalled client holds at most the frame hyper is
-//! writing, as a stalled WebSocket holds the one its session is writing. (A
-//! plain bounded channel would also hold the next event, and the session the
-//! one after it: each a different frame per stalled client, ~100 KiB per client
-//! with large frames.) Dropping needs the connection itself: once the socket is full, hyper
+//! dropped. The session makes an event only when the body asks for one, and
+//! the body asks only once the last event is all in the socket
+//! ([`super::drain`]): so a stalled client holds at most the frame under way,
+//! as a stalled WebSocket holds the one its session is writing. (A plain
+//! bounded channel would also hold the next event, the session the one after
+//! it, and hyper's buffer the start of another: each a different frame per
+//! stalled client, ~70 KiB more per client with large frames.) Dropping needs the connection itself: once the socket is full, hyper
 //! stops polling the response body, so the body cannot end the connection. The
 //! accept loop puts an [`Abort`] in each request's extensions for that.
 
@@ -41,6 +41,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
+use super::drain::Drained;
 use super::{api, guards, query_param, with_ctx, ServerContext};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
@@ -76,6 +77,7 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::header::optional::<String>("last-event-id"))
         .and(warp::header::optional::<String>("origin"))
         .and(warp::ext::optional::<Abort>())
+        .and(warp::ext::optional::<Drained>())
         .and(with_ctx(ctx))
         .map(respond)
         .boxed()
@@ -96,6 +98,7 @@ fn respond(
     last_event_id: Option<String>,
     origin: Option<String>,
     abort: Option<Abort>,
+    drained: Option<Drained>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
     // Absent or blank: every game.
@@ -117,7 +120,7 @@ fn respond(
     let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
-    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new(), demand }).into_response();
+    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new(), demand, drained, handed_at: None }).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -176,8 +179,8 @@ impl Event {
 }
 
 /// The response body: what the session task hands over, one event at a time,
-/// as its three chunks. It asks for the next event ([`Demand`]) only when hyper
-/// asks it for a chunk it does not have, so the session notices within
+/// as its three chunks. It asks the session for the next event only when hyper
+/// asks it for a chunk it does not have and the last event has been written, so the session notices within
 /// `send_timeout` when the client stops taking them, holding none meanwhile.
 struct Outbox {
     events: mpsc::Receiver<Event>,
@@ -185,6 +188,11 @@ struct Outbox {
     pending: Vec<Bytes>,
     /// Signalled each time hyper wants a chunk and none is waiting.
     demand: Arc<Notify>,
+    /// The connection's flushes (absent outside the accept loop): the next
+    /// event is taken only once the last one is all in the socket.
+    drained: Option<Drained>,
+    /// The flush count when the last event's last chunk was handed to hyper.
+    handed_at: Option<u64>,
 }
 
 impl futures_util::Stream for Outbox {
@@ -192,7 +200,18 @@ impl futures_util::Stream for Outbox {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(chunk) = self.pending.pop() {
+            if self.pending.is_empty() {
+                self.handed_at = self.drained.as_ref().map(Drained::count);
+            }
             return Poll::Ready(Some(Ok(chunk)));
+        }
+        if let (Some(drained), Some(at)) = (&self.drained, self.handed_at) {
+            // Registered before reading the count, so a flush in between still wakes us.
+            drained.wake_at_next_flush(cx.waker());
+            if drained.count() <= at {
+                return Poll::Pending;
+            }
+            self.handed_at = None;
         }
         let polled = self.events.poll_recv(cx);
         if polled.is_pending() {
@@ -424,7 +443,7 @@ mod tests {
         let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default() };
         let (stop, shutdown) = watch::channel(false);
         let task = tokio::spawn(async move { session.serve(vec![Topic::All], None, shutdown).await });
-        (Outbox { events: rx, pending: Vec::new(), demand }, stop, task)
+        (Outbox { events: rx, pending: Vec::new(), demand, drained: None, handed_at: None }, stop, task)
     }
 
     /// The memory bound of a stalled client: while hyper does not ask the body
