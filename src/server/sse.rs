@@ -110,13 +110,20 @@ fn respond(
     let session = Session { out: tx, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
+    let mut response = event_stream(rx);
+    // Widgets on news sites read the stream from another origin.
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+/// A `text/event-stream` response whose events are what `rx` hands over, one
+/// at a time (`/sse`, and `/status/events` on the admin listener).
+pub(super) fn event_stream(rx: mpsc::Receiver<Event>) -> warp::reply::Response {
     let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new() }).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    // Widgets on news sites read the stream from another origin.
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }
 
@@ -145,13 +152,13 @@ pub fn last_seq_in(frame: &[u8]) -> Option<u64> {
 /// comment), then `data`, the frame's JSON (the hub's bytes, one line), then
 /// the blank line that ends the event.
 #[derive(Debug)]
-struct Event {
+pub(super) struct Event {
     head: Bytes,
     data: Bytes,
 }
 
 impl Event {
-    fn new(id: Option<String>, retry: Option<Duration>, data: Bytes) -> Event {
+    pub(super) fn new(id: Option<String>, retry: Option<Duration>, data: Bytes) -> Event {
         let mut head = String::new();
         if let Some(id) = id {
             head.push_str(&format!("id:{id}\n"));
@@ -163,7 +170,7 @@ impl Event {
         Event { head: Bytes::from(head), data }
     }
 
-    fn comment(text: &'static str) -> Event {
+    pub(super) fn comment(text: &'static str) -> Event {
         Event { head: Bytes::from_static(b":"), data: Bytes::from_static(text.as_bytes()) }
     }
 }
@@ -217,11 +224,13 @@ impl Session {
     async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
         CONNECTIONS.increment(1);
         OPEN.increment(1.0);
+        telemetry::SSE_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let end = self.serve(topics, since, shutdown).await;
         for t in self.sub.topics() {
             metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).decrement(1.0);
         }
         OPEN.decrement(1.0);
+        telemetry::SSE_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match end {
             End::TooSlow => {
                 tracing::info!("SSE client did not read for {:?}; closing its connection", self.limits.send_timeout);
