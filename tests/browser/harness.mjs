@@ -94,15 +94,17 @@ export function setFinal(doc, i) {
 /** The real service, as an operator runs it: `scoreticker serve --config <file>`. `feeds`: the
  *  espn feeds it polls, [{ id, path, league, sport }] (path on the upstream); by default one, the
  *  NBA scoreboard at /scoreboard. */
-export async function startService({ upstream, port, dir, feeds }) {
+export async function startService({ upstream, port, adminPort, dir, feeds }) {
   if (!fs.existsSync(BIN)) throw new Error(`no scoreticker binary at ${BIN}: run cargo build (or set SCORETICKER_BIN)`);
   dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'scoreticker-browser-'));
   port ??= await freePort();
+  // A free admin port too: the default (127.0.0.1:9090) collides with another service on the machine.
+  adminPort ??= await freePort();
   fs.mkdirSync(path.join(dir, 'feeds.d'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'scoreticker.toml'),
     `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n\n` +
     // A short heartbeat, so that the widget's watchdog (heartbeat + 10 s) can be tested in seconds.
-    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n`);
+    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n\n[admin]\nlisten = "127.0.0.1:${adminPort}"\n`);
   feeds ??= [{ id: FEED, path: '/scoreboard', league: 'nba', sport: 'basketball' }];
   for (const f of feeds) {
     fs.writeFileSync(path.join(dir, `feeds.d/${f.id}.toml`),
@@ -113,7 +115,7 @@ export async function startService({ upstream, port, dir, feeds }) {
   proc.stdout.pipe(log, { end: false });
   proc.stderr.pipe(log, { end: false });
   const exited = new Promise(r => proc.once('exit', (code, signal) => r({ code, signal })));
-  const svc = { proc, port, dir, url: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, exited };
+  const svc = { proc, port, adminPort, dir, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}`, ws: `ws://127.0.0.1:${port}/ws`, exited };
   const deadline = Date.now() + 20e3;
   for (;;) {
     if (proc.exitCode != null) throw new Error(`scoreticker exited with ${proc.exitCode}; see ${path.join(ARTIFACTS, 'service.log')}`);
