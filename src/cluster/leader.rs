@@ -12,7 +12,6 @@
 //! be fenced are not made. The leader's own hub is fed from the stream, like
 //! every other node's ([`super::follow`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +24,8 @@ use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
 use crate::config::FeedConfig;
-use crate::diff::{Event, FeedDiff};
-use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
+use crate::diff::{Event, FeedDiffs};
+use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Poller};
 use crate::hub::{self, now_ms, Hub};
 use crate::model::Game;
 
@@ -49,59 +48,6 @@ pub struct Leader {
     /// The last (epoch, seq) a publish of this process was acknowledged at:
     /// Redis behind it means Redis lost acknowledged writes.
     acked: Option<(String, u64)>,
-}
-
-/// The per-feed diffs of one term.
-struct Diffs {
-    diffs: HashMap<String, FeedDiff>,
-    seeds: HashMap<String, Vec<Game>>,
-}
-
-impl Diffs {
-    fn new(games: Vec<Game>) -> Diffs {
-        let mut seeds: HashMap<String, Vec<Game>> = HashMap::new();
-        for game in games {
-            seeds.entry(game.feed.clone()).or_default().push(game);
-        }
-        Diffs { diffs: HashMap::new(), seeds }
-    }
-
-    fn apply(&mut self, update: FeedUpdate) -> Vec<Event> {
-        let seeds = &mut self.seeds;
-        let diff = self.diffs.entry(update.feed.clone()).or_insert_with(|| {
-            let mut diff = FeedDiff::new(update.feed.clone(), update.remove_after);
-            diff.seed(seeds.remove(&update.feed).unwrap_or_default());
-            diff
-        });
-        diff.set_remove_after(update.remove_after);
-        let now = chrono::Utc::now();
-        match update.polled {
-            Polled::Games(games) => diff.apply(games, now),
-            Polled::Same => diff.apply_same(now),
-            Polled::Retired => {
-                let events = diff.remove_all();
-                self.diffs.remove(&update.feed);
-                events
-            }
-        }
-    }
-
-    /// Removals for the seeded games of feeds not in `feeds`.
-    fn orphans(&mut self, feeds: &[FeedConfig]) -> Vec<Event> {
-        let gone: Vec<String> = self.seeds.keys().filter(|f| !feeds.iter().any(|c| &c.id == *f)).cloned().collect();
-        let mut events = Vec::new();
-        for feed in gone {
-            for game in self.seeds.remove(&feed).unwrap_or_default() {
-                events.push(Event::Remove { game });
-            }
-        }
-        events
-    }
-
-    /// A feed left the configuration: its games leave, seeded ones included.
-    fn retire(&mut self, feed: &FeedConfig) -> Vec<Event> {
-        self.apply(FeedUpdate { feed: feed.id.clone(), remove_after: feed.remove_after_missed_polls, polled: Polled::Retired })
-    }
 }
 
 impl Leader {
@@ -171,7 +117,7 @@ impl Leader {
             Ok(begun) => begun,
             Err(why) => return why,
         };
-        let mut diffs = Diffs::new(games);
+        let mut diffs = FeedDiffs::new(games);
         let mut feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
         // Games of feeds this configuration no longer has (removed while no
         // node led, or by a reload elsewhere) would stay forever: they leave.

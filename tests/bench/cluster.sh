@@ -46,7 +46,7 @@ trap 'exit 130' INT TERM
 log() { printf '\n== %s\n' "$*" >&2; }
 
 log "building ($PROFILE)"
-if [ "$PROFILE" = release ]; then (cd "$root" && cargo build --release --bins); else (cd "$root" && cargo build --bins); fi
+(cd "$root" && cargo build --locked --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")" --workspace --bins)
 load=$root/target/$PROFILE/scoreticker-load
 svc=$root/target/$PROFILE/scoreticker
 mkdir -p "$OUT"
