@@ -15,7 +15,7 @@ const target = ['chrome111', 'firefox113', 'safari16.4'];
 // camelCase, which no name of the protocol is (it is snake_case): a name the server sends or an
 // event carries must never be listed, or it would be renamed there too.
 const INTERNAL_PROPERTIES = ['reconnectNow', 'refreshTopics', 'onStatus', 'onGames', 'onTopicsChanged', 'lastHeard', 'localeTag',
-  'timeOfDay', 'formatNumber', 'ordinalOf', 'runnersOnBase', 'uiText', 'renderedHtml', 'previousGame', 'defineAs', 'stateHtml'];
+  'timeOfDay', 'formatNumber', 'ordinalOf', 'runnersOnBase', 'uiText', 'renderedHtml', 'previousGame', 'defineAs', 'gamesById', 'stateHtml'];
 for (const name of INTERNAL_PROPERTIES) if (!/[a-z][A-Z]/.test(name)) throw new Error(`${name}: internal property names are camelCase`);
 
 /** `import css from './styles.css'` gives the stylesheet's minified text. */

@@ -1,6 +1,7 @@
 // One connection per `src`, shared by every widget on the page that uses it (web/README.md,
-// Connection): WebSocket first, Server-Sent Events when WebSocket keeps failing, with resume
-// (`since` / `lastEventId`), a heartbeat watchdog and backoff with full jitter.
+// Connection): WebSocket first, Server-Sent Events when WebSocket keeps failing, polling the
+// snapshot document when both do (or when asked to), with resume (`since` / `lastEventId`), a
+// heartbeat watchdog and backoff with full jitter.
 //
 // A widget joins with a *listener*, not itself, so that nothing of the element's internals is
 // reachable from the page: { topics: string[], onStatus(), onGames(events|null), onTopicsChanged() }.
@@ -19,11 +20,19 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 const connections = new Map();
 
-/** The shared connection for `src`, created on first use. */
-export function connectionFor(src) {
-  if (!connections.has(src)) connections.set(src, new Connection(src));
-  return connections.get(src);
+/** The shared connection for `src`, created on first use; `pollOnly` (`transport="poll"`) gets
+ *  one of its own that never tries WebSocket or SSE. */
+export function connectionFor(src, pollOnly) {
+  const key = (pollOnly ? 'poll ' : '') + src;
+  if (!connections.has(key)) connections.set(key, new Connection(src, pollOnly, key));
+  return connections.get(key);
 }
+
+/** What a poller can tell changed between two states of a game: the fields that differ, with
+ *  `score` and `teams` for a side, as in the protocol's `changes` (PROTOCOL.md) where it can. */
+const changesBetween = (previous, game) => previous ? [...new Set(Object.keys(game)
+  .filter(key => key !== 'updated' && JSON.stringify(previous[key]) !== JSON.stringify(game[key]))
+  .map(key => key === 'home' || key === 'away' ? (previous[key].score === game[key].score ? 'teams' : 'score') : key))] : ['added'];
 
 /** Page lifecycle: installed once, by the first copy of the script. */
 export function watchPageLifecycle(onVisibilityChange) {
@@ -43,7 +52,7 @@ export function watchPageLifecycle(onVisibilityChange) {
 
 class Connection {
   /** Every game received, by id, with the seq it was last changed at: { game, seq }. */
-  games = new Map();
+  gamesById = new Map();
   /** The union of the topics of every listener. */
   topics = new Set();
   /** `connecting`, `live`, `reconnecting` or `offline`. */
@@ -52,6 +61,8 @@ class Connection {
   lastHeard = 0;
 
   #src;
+  #pollOnly;
+  #key; // its name in `connections`
   #listeners = new Set();
   #socket = null;
   #stream = null; // the EventSource, while on SSE
@@ -69,23 +80,29 @@ class Connection {
   #resyncing = false;
   #heartbeatSeq = 0;
   #statusKey = '';
+  // The poll transport: on while polling, even when WebSocket or SSE is being tried meanwhile.
+  #polling = false;
+  #pollTimer = 0;
+  #pollRound = 0; // counts polls and stops, so that an answer to a poll that no longer counts is ignored
+  #pollFailures = 0;
+  #pollIntervalMs = 1e3; // until the server says (X-Poll-Interval)
+  #pollUrl = ''; // the canonical URL of the topics, once the server has answered it
+  #etag = '';
 
-  constructor(src) {
+  constructor(src, pollOnly, key) {
     this.#src = src;
-  }
-
-  get src() {
-    return this.#src;
+    this.#pollOnly = pollOnly;
+    this.#key = key;
   }
 
   get transport() {
-    return this.#stream ? 'sse' : 'websocket';
+    return this.#polling ? 'poll' : this.#stream ? 'sse' : 'websocket';
   }
 
   add(listener) {
     this.#listeners.add(listener);
     this.refreshTopics();
-    if (!this.#socket && !this.#stream && !this.#retryTimer) this.#open();
+    if (!this.#socket && !this.#stream && !this.#retryTimer && !this.#polling) this.#open();
     listener.onStatus();
   }
 
@@ -96,7 +113,7 @@ class Connection {
     setTimeout(() => {
       if (this.#listeners.size) return;
       this.close(true);
-      if (connections.get(this.#src) === this) connections.delete(this.#src);
+      if (connections.get(this.#key) === this) connections.delete(this.#key);
     });
   }
 
@@ -107,12 +124,14 @@ class Connection {
   }
 
   close(asleep) {
+    const polling = this.#polling;
     this.#asleep = asleep;
     this.#greeted = false;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#watchdogTimer);
     this.#retryTimer = 0;
-    if (this.#drop()) this.#setStatus('reconnecting');
+    this.#stopPolling();
+    if (this.#drop() || polling) this.#setStatus('reconnecting');
   }
 
   /** Recomputes the topics from the listeners and (un)subscribes the difference. */
@@ -125,7 +144,12 @@ class Connection {
       if (removed.length) this.#send({ type: 'unsubscribe', topics: removed });
       if (added.length) this.#subscribe(added);
     }
-    if (removed.length) for (const [id, entry] of this.games) if (!anyTopicMatches(wanted, entry.game)) this.games.delete(id);
+    // Other topics are another URL, and the ETag is the server's position, not the document's.
+    if (this.#polling && (added.length || removed.length)) {
+      this.#pollUrl = this.#etag = '';
+      this.#poll();
+    }
+    if (removed.length) for (const [id, entry] of this.gamesById) if (!anyTopicMatches(wanted, entry.game)) this.gamesById.delete(id);
     this.#listeners.forEach(l => l.onTopicsChanged());
   }
 
@@ -134,8 +158,10 @@ class Connection {
     this.#retryTimer = 0;
     this.#asleep = false;
     if (this.#socket || !this.#listeners.size) return;
+    if (this.#pollOnly) return this.#poll();
     // Two sockets failed in a row (a proxy?): SSE now, WebSocket again later, in the background.
-    if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream) {
+    // While polling (SSE failed too) the background attempts take turns: SSE, WebSocket, SSE, …
+    if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream && !(this.#polling && this.#attempt % 2)) {
       this.#openStream();
       return this.#retry();
     }
@@ -156,7 +182,7 @@ class Connection {
       this.#socket = null;
       const quick = Date.now() - openedAt < QUICK_CLOSE_MS && e.code !== CLOSE_TRY_AGAIN_LATER;
       this.#quickFailures = quick ? this.#quickFailures + 1 : 0;
-      if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream) this.#open();
+      if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream && !this.#polling) this.#open();
       else this.#retry();
     };
   }
@@ -164,25 +190,80 @@ class Connection {
   /** Opens the SSE stream; `fresh` asks for a snapshot instead of resuming. */
   #openStream(fresh) {
     this.#stream?.close();
-    const url = this.#src.replace(/^ws/, 'http').replace(/ws$/, 'sse?topics=') + encodeURIComponent([...this.topics]) +
+    const url = this.#httpUrl('sse?topics=') + encodeURIComponent([...this.topics]) +
       (fresh || this.#seq == null ? '' : `&lastEventId=${this.#epoch}:${this.#seq}`);
     const stream = this.#stream = new EventSource(url);
     stream.onmessage = e => this.#stream === stream && this.#receive(e.data);
-    // EventSource reconnects by itself (with Last-Event-ID) unless it gave up (CLOSED).
+    // EventSource reconnects by itself (with Last-Event-ID) unless it gave up (CLOSED). Giving up
+    // before its hello (an error status, a proxy's refusal) is SSE failing: polling takes over.
     stream.onerror = () => {
       if (this.#stream !== stream) return;
       if (stream.readyState === EventSource.CLOSED) {
         this.#stream = null;
+        if (!this.#greeted && !this.#polling) this.#poll();
         this.#retry();
-      } else this.#setStatus('reconnecting');
+      } else if (!this.#polling) this.#setStatus('reconnecting');
     };
+  }
+
+  /** `src` (`wss://host/ws`) made the http(s) URL of another path of the same server. */
+  #httpUrl(path) {
+    return this.#src.replace(/^ws/, 'http').replace(/ws$/, path);
+  }
+
+  /** One poll of the snapshot document (PROTOCOL.md, "Polling the snapshot"), then the next one
+   *  X-Poll-Interval later: with If-None-Match, so that a cache (CDN mode) answers most with 304. */
+  async #poll() {
+    clearTimeout(this.#pollTimer);
+    this.#polling = true;
+    const round = ++this.#pollRound;
+    // The server redirects every other spelling of the topics to their canonical URL: the URL that
+    // answered is the one asked from then on. A 304 is not `ok`; a network error answers 0.
+    const response = await fetch(this.#pollUrl || this.#httpUrl('api/v1/games?topics=') + [...this.topics],
+      { headers: { 'if-none-match': this.#etag } }).catch(() => 0);
+    const body = response.ok && await response.json().catch(() => 0);
+    if (round !== this.#pollRound) return; // stopped, or another poll started meanwhile
+    if (body || response.status === 304) {
+      this.#pollFailures = 0;
+      this.#pollIntervalMs = response.headers.get('x-poll-interval') * 1e3 || this.#pollIntervalMs;
+      this.lastHeard = Date.now();
+      if (body) {
+        this.#pollUrl = response.url;
+        this.#etag = response.headers.get('etag');
+        this.#onPolled(body);
+      }
+      this.#setStatus('live');
+    } else this.#setTrouble(++this.#pollFailures);
+    this.#pollTimer = setTimeout(() => this.#poll(), Math.min(MAX_BACKOFF_MS, this.#pollIntervalMs * 2 ** this.#pollFailures));
+  }
+
+  #stopPolling() {
+    clearTimeout(this.#pollTimer);
+    this.#polling = false;
+    this.#pollRound++;
+  }
+
+  /** A polled document is the whole truth for its topics. The first one (or one of another epoch)
+   *  is a snapshot; after that its games become updates (#onEvents skips those that did not
+   *  change) and the games missing from it removals, as if streamed. */
+  #onPolled(polled) {
+    const gone = new Map(this.gamesById), seq = polled.seq;
+    this.#serverEpoch = polled.epoch;
+    if (polled.epoch !== this.#epoch) return this.#onSnapshot(polled);
+    this.#advance(seq); // first: a complete document has no gap for #noticeGap to find
+    for (const game of polled.games) gone.delete(game.id);
+    this.#onEvents([...polled.games.map(game => ({ type: 'update', game, seq })), ...[...gone.keys()].map(id => ({ type: 'remove', id, seq }))]);
+  }
+
+  #setTrouble(failures) {
+    this.#setStatus(failures >= ATTEMPTS_BEFORE_OFFLINE || !navigator.onLine ? 'offline' : 'reconnecting');
   }
 
   #retry() {
     if (!this.#stream) {
       this.#greeted = false;
       clearTimeout(this.#watchdogTimer);
-      this.#setStatus(this.#attempt >= ATTEMPTS_BEFORE_OFFLINE || !navigator.onLine ? 'offline' : 'reconnecting');
+      if (!this.#polling) this.#setTrouble(this.#attempt);
     }
     if (this.#asleep || this.#socket || this.#retryTimer || !this.#listeners.size) return;
     // Full jitter: a random delay up to the exponential bound, so a restart is not stormed.
@@ -262,6 +343,7 @@ class Connection {
   }
 
   #onHello(hello, socket) {
+    this.#stopPolling(); // a better transport works (again)
     this.#heartbeatS = +hello.heartbeat_s || 20;
     this.#serverEpoch = hello.epoch;
     this.#greeted = true;
@@ -281,8 +363,8 @@ class Connection {
   #onSnapshot(snapshot) {
     const ids = new Set(snapshot.games.map(g => g.id)), covered = snapshot.topics || [...this.topics];
     // The snapshot is the whole truth for its topics: games of those topics not in it are gone.
-    for (const [id, entry] of this.games) if (!ids.has(id) && covered.some(t => topicMatches(t, entry.game))) this.games.delete(id);
-    for (const game of snapshot.games) this.games.set(game.id, { game, seq: snapshot.seq });
+    for (const [id, entry] of this.gamesById) if (!ids.has(id) && covered.some(t => topicMatches(t, entry.game))) this.gamesById.delete(id);
+    for (const game of snapshot.games) this.gamesById.set(game.id, { game, seq: snapshot.seq });
     this.#resyncing = false;
     this.#advance(snapshot.seq);
     this.#listeners.forEach(l => l.onGames(null));
@@ -291,14 +373,15 @@ class Connection {
   #onEvents(events) {
     const applied = [];
     for (const event of events) {
-      const id = event.id || event.game.id, previous = this.games.get(id);
-      if (previous && previous.seq >= event.seq) continue; // already applied (a replay overlapping a snapshot)
+      const id = event.id || event.game.id, previous = this.gamesById.get(id);
+      // Already applied (a replay overlapping a snapshot), or a polled game that did not change.
+      if (previous && (previous.seq >= event.seq || JSON.stringify(previous.game) === JSON.stringify(event.game))) continue;
       this.#noticeGap(event.seq - 1);
-      if (event.type === 'update') this.games.set(id, { game: event.game, seq: event.seq });
-      else if (event.type === 'remove') this.games.delete(id);
+      if (event.type === 'update') this.gamesById.set(id, { game: event.game, seq: event.seq });
+      else if (event.type === 'remove') this.gamesById.delete(id);
       else continue;
       this.#advance(event.seq);
-      applied.push({ game: event.game || previous?.game, changes: event.changes || ['removed'], previousGame: previous?.game, removed: event.type === 'remove' });
+      applied.push({ game: event.game || previous?.game, changes: event.changes || (event.game ? changesBetween(previous?.game, event.game) : ['removed']), previousGame: previous?.game, removed: event.type === 'remove' });
     }
     if (applied.length) this.#listeners.forEach(l => l.onGames(applied));
   }

@@ -26,7 +26,7 @@ let sheet; // one stylesheet, adopted by every instance
 const widgets = new Set(); // the connected widgets, for page-wide events
 
 export class ScoreTicker extends HTMLElement {
-  static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos'];
+  static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos', 'transport'];
 
   /** Called once, by the first copy of the script on the page. */
   static defineAs(tag) {
@@ -48,6 +48,7 @@ export class ScoreTicker extends HTMLElement {
   #announcer;
   #internals;
   #connection = null;
+  #pollOnly = false; // transport="poll"
   /** What the connection calls (see connection.js); `topics` is this widget's own. */
   #listener = {
     topics: [],
@@ -130,9 +131,15 @@ export class ScoreTicker extends HTMLElement {
     this.#animation = null;
   }
 
-  attributeChangedCallback(name) {
+  attributeChangedCallback(name, old, value) {
+    // The widget writes `transport` itself, to show the one in use: only other values are the
+    // page's, and of those only "poll" asks for something.
+    if (name === 'transport') {
+      if (value === this.#connection?.transport) return;
+      this.#pollOnly = value === 'poll';
+    }
     if (!this.#connection) return; // not connected yet: connectedCallback reads everything
-    if (name === 'src') this.#attach();
+    if (name === 'src' || name === 'transport') this.#attach();
     else if (name === 'topics') {
       this.#readTopics();
       this.#connection.refreshTopics();
@@ -145,12 +152,11 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #attach() {
-    const src = this.getAttribute('src') || DEFAULT_SRC;
-    if (this.#connection?.src === src) return;
+    const connection = connectionFor(this.getAttribute('src') || DEFAULT_SRC, this.#pollOnly);
+    if (this.#connection === connection) return;
     this.#connection?.remove(this.#listener);
     this.#readTopics();
-    this.#connection = connectionFor(src);
-    this.#connection.add(this.#listener);
+    (this.#connection = connection).add(this.#listener);
   }
 
   #localize() {
@@ -196,7 +202,7 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #myGames() {
-    return [...this.#connection.games.values()].map(entry => entry.game).filter(game => this.#isMine(game));
+    return [...this.#connection.gamesById.values()].map(entry => entry.game).filter(game => this.#isMine(game));
   }
 
   /** `events` is null for a snapshot. Events are reported even while paused. */
