@@ -7,7 +7,6 @@
 //! Each function takes raw bytes, exactly what an attacker controls at that
 //! entry point, and panics only on a bug: a broken invariant is an `assert!`.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,9 +15,12 @@ use crate::diff::FeedDiff;
 use crate::hub::{Catchup, Hub, Since, Subscription, Topic};
 use crate::model::{Game, GameState, Status, Team};
 
+/// A fuzz target's body: raw input in, a panic only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name (the `fuzz/fuzz_targets/<name>.rs` files and the
 /// corpus directories), with their bodies.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("espn", espn),
     ("mapped", mapped),
     ("client_message", client_message),
@@ -50,7 +52,9 @@ pub fn client_message(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(message) = crate::server::session::ClientMessage::parse(text) else { return };
     let (topics, since) = message.into_parts();
-    let Ok(topics) = topics.iter().map(|t| t.parse::<Topic>()).collect::<Result<Vec<_>, _>>() else { return };
+    let max = crate::config::Limits::default().max_topics_per_client;
+    let Ok(topics) = crate::server::api::check_topics(topics.iter().map(String::as_str), max) else { return };
+    assert!(!topics.is_empty() && topics.len() <= max);
     subscribe(&topics, since.as_ref());
 }
 
@@ -75,11 +79,14 @@ pub fn config(data: &[u8]) {
     if main.windows(5).any(|w| w == b"feeds") {
         return;
     }
-    let dir = scratch_dir();
+    let dir = std::env::temp_dir().join(format!("scoreticker-fuzz-config-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("feeds.d")).expect("temp dir is writable");
     let main_path = dir.join("scoreticker.toml");
-    std::fs::write(&main_path, main).expect("scratch dir is writable");
-    std::fs::write(dir.join("feeds.d/feed.toml"), feed).expect("scratch dir is writable");
-    if let Err(errors) = crate::config::load(&main_path) {
+    std::fs::write(&main_path, main).expect("temp dir is writable");
+    std::fs::write(dir.join("feeds.d/feed.toml"), feed).expect("temp dir is writable");
+    let loaded = crate::config::load(&main_path);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(errors) = loaded {
         assert!(!errors.0.is_empty(), "a refused config names at least one problem");
         let _ = errors.to_string();
     }
@@ -146,14 +153,4 @@ fn sample_game(id: &str, score: i64) -> Game {
         updated: None,
         ..Game::default()
     }
-}
-
-/// A directory of this process's own for the config target's files.
-fn scratch_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("scoreticker-fuzz-config-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("feeds.d")).expect("temp dir is writable");
-        dir
-    })
 }

@@ -73,7 +73,7 @@ pub async fn check(feed: &FeedConfig, next: &Url) -> Result<Hop, Refusal> {
         return Ok(Hop::SameOrigin);
     }
     let origin = origin_of(next);
-    if feed.allow_redirects_to.iter().any(|o| *o == origin) {
+    if feed.allow_redirects_to.contains(&origin) {
         Ok(Hop::AllowedOrigin)
     } else {
         Err(Refusal::OtherOrigin(origin))
