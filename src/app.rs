@@ -20,7 +20,7 @@ use crate::config::{self, Config, FeedConfig};
 use crate::diff::{Event, FeedDiff};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
-use crate::server::{self, guards::PerIpLimiter, tls::CertStore, Readiness, ServerContext};
+use crate::server::{self, guards::ConnectionGate, tls::CertStore, Readiness, ServerContext};
 use crate::{state, systemd, telemetry};
 
 /// A running service, and the handle to reload or stop it.
@@ -109,6 +109,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
+        telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
         scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
 
@@ -119,7 +120,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         limits: limits.clone(),
         http: config.http.clone(),
         readiness: readiness.clone(),
-        per_ip: PerIpLimiter::new(limits.max_connections_per_ip),
+        gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
     };
     let public = server::public_routes(&ctx);
@@ -127,7 +128,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let mut servers = Vec::new();
     let public_routes = match admin_listener {
         Some(admin_listener) => {
-            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, shutdown_rx.clone())));
+            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, shutdown_rx.clone())));
             server::finish(public)
         }
         None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
@@ -135,9 +136,9 @@ pub async fn start(config: Config) -> Result<Running, String> {
     if let (Some(store), Some(tls_listener)) = (&certs, tls_listener) {
         store.watch(Duration::from_secs(2));
         let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
-        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), shutdown_rx.clone())));
+        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), shutdown_rx.clone())));
     }
-    servers.push(tokio::spawn(server::serve(listener, public_routes, None, shutdown_rx)));
+    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), shutdown_rx)));
     readiness.listening.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
 
@@ -391,6 +392,7 @@ impl Supervisor {
                 }
                 None => summary.push(format!("+{}", feed.id)),
             }
+            telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
             let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), self.updates.clone()));
             if let Err(e) = self.scheduler.add(poller).await {
                 tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");

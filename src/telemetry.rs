@@ -10,6 +10,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const BUILD_INFO: &str = "scoreticker_build_info";
 pub const CONNECTIONS_OPEN: &str = "scoreticker_connections_open";
+/// Every open connection of the public listeners (plain HTTP, SSE, WebSocket).
+pub const HTTP_CONNECTIONS_OPEN: &str = "scoreticker_http_connections_open";
 pub const CONNECTIONS: &str = "scoreticker_connections_total";
 pub const SUBSCRIPTIONS: &str = "scoreticker_subscriptions";
 pub const FRAMES_SENT: &str = "scoreticker_frames_sent_total";
@@ -47,8 +49,66 @@ pub fn install() -> &'static PrometheusHandle {
             .expect("no other metrics recorder is installed");
         describe();
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        register_at_zero();
         handle
     })
+}
+
+/// Every family (and each label value known in advance) exists from the start
+/// at zero: a series that appears only with its first event breaks `rate()` and
+/// alerts that compare against it (Prometheus convention).
+fn register_at_zero() {
+    for transport in [None, Some("sse")] {
+        let labels: Vec<(&'static str, &'static str)> = transport.map(|t| vec![("transport", t)]).unwrap_or_default();
+        metrics::counter!(CONNECTIONS, &labels).increment(0);
+        metrics::gauge!(CONNECTIONS_OPEN, &labels).increment(0.0);
+        metrics::counter!(FRAMES_SENT, &labels).increment(0);
+        metrics::counter!(BYTES_SENT, &labels).increment(0);
+    }
+    metrics::gauge!(HTTP_CONNECTIONS_OPEN).increment(0.0);
+    metrics::gauge!(FEED_FILES_IGNORED).increment(0.0);
+    for status in ["200", "304", "301"] {
+        metrics::counter!(SNAPSHOT_REQUESTS, "status" => status).increment(0);
+    }
+    for kind in ["all", "league", "feed", "game", "team"] {
+        metrics::gauge!(SUBSCRIPTIONS, "kind" => kind).increment(0.0);
+    }
+    metrics::counter!(RESYNCS).increment(0);
+    for reason in ["slow", "silent", "too_large", "shutdown"] {
+        metrics::counter!(CLIENTS_CLOSED, "reason" => reason).increment(0);
+    }
+    for code in ["bad_request", "unknown_topic", "too_many_topics", "rate_limited"] {
+        metrics::counter!(INBOUND_ERRORS, "code" => code).increment(0);
+    }
+    for guard in ["origin", "per_ip", "max_connections"] {
+        metrics::counter!(GUARD_REJECTIONS, "guard" => guard).increment(0);
+    }
+    // Change kinds as `diff::Change::name` spells them, and removals.
+    for kind in ["added", "score", "status", "period", "clock", "teams", "winner", "shootout", "situation", "series", "note", "remove"] {
+        metrics::counter!(EVENTS, "kind" => kind).increment(0);
+    }
+    for result in ["ok", "error"] {
+        metrics::counter!(CONFIG_RELOADS, "result" => result).increment(0);
+        metrics::counter!(STATE_WRITES, "result" => result).increment(0);
+    }
+}
+
+/// A feed's own series, at zero, as soon as it is scheduled (see [`register_at_zero`]).
+/// `adaptive`: polled in `live` and `idle` modes rather than `fixed`.
+pub fn register_feed(feed: &str, adaptive: bool) {
+    let feed = feed.to_string();
+    let modes: &[&'static str] = if adaptive { &["live", "idle"] } else { &["fixed"] };
+    for outcome in ["ok", "not_modified", "parse_error", "timeout", "http_error", "too_large", "transport_error", "redirect_refused"] {
+        for mode in modes {
+            metrics::counter!(POLLS, "feed" => feed.clone(), "outcome" => outcome, "mode" => *mode).increment(0);
+        }
+    }
+    metrics::counter!(UPSTREAM_BYTES, "feed" => feed.clone()).increment(0);
+    metrics::counter!(REDIRECTS_REFUSED, "feed" => feed.clone()).increment(0);
+    metrics::counter!(UNREADABLE_SCORES, "feed" => feed.clone()).increment(0);
+    metrics::gauge!(FEED_STALE, "feed" => feed.clone()).increment(0.0);
+    metrics::gauge!(FEED_GAMES, "feed" => feed.clone()).increment(0.0);
+    let _ = metrics::histogram!(POLL_DURATION, "feed" => feed);
 }
 
 /// The exposition text for `GET /metrics`.
@@ -67,7 +127,8 @@ fn describe() {
     describe_counter!(RESYNCS, "Clients that fell behind the broadcast and got a fresh snapshot.");
     describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
-    describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip).");
+    describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip, max_connections).");
+    describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open connections of the public listeners, of any kind, under limits.max_connections.");
     describe_counter!(POLLS, "Upstream polls, by feed, outcome and mode (fixed, live, idle: adaptive polling).");
     describe_histogram!(POLL_DURATION, Unit::Seconds, "Upstream poll duration, by feed.");
     describe_counter!(UPSTREAM_BYTES, Unit::Bytes, "Response body bytes read from upstreams, by feed.");

@@ -109,6 +109,12 @@ async fn origin_list_and_per_ip_cap() {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("expected 403, got {other:?}"),
     }
+    // Every connection counts toward the per-IP cap: wait until the refused one is gone.
+    let deadline = Instant::now() + WAIT;
+    while sample(&get_text(&service.admin("/metrics")).await.1, "scoreticker_http_connections_open", &[]) != 0.0 {
+        assert!(Instant::now() < deadline, "the refused connection was never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (a, _) = tokio_tungstenite::connect_async(request("https://news.example.com")).await.unwrap();
     let (_b, _) = tokio_tungstenite::connect_async(service.ws("")).await.unwrap();
     match tokio_tungstenite::connect_async(service.ws("")).await {
@@ -585,4 +591,96 @@ async fn games_of_a_feed_renamed_while_stopped_leave_through_remove_events() {
         assert!(Instant::now() < deadline, "still serving {ids:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Defects: with no `[admin]` listener the admin routes share the public one, but
+/// the pages route answered every unknown GET with 404 first; and metric families
+/// appeared only with their first event, which breaks `rate()` and alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_process_exports_every_metric_family_and_admin_routes_share_the_public_listener() {
+    use scoreticker::telemetry::*;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("feeds.d")).unwrap();
+    let config = dir.path().join("scoreticker.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nfeeds_dir = \"feeds.d\"\n[admin]\nlisten = \"public\"\n").unwrap();
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
+    let daemon = Daemon::start(&config, None);
+    assert_eq!(daemon.admin, daemon.addr, "admin.listen = \"public\": one listener");
+
+    // Before any client: every family, at zero where nothing happened yet.
+    let (status, text) = get_text(&format!("http://{}/metrics", daemon.addr)).await;
+    assert_eq!(status, 200, "{text}");
+    for family in [
+        BUILD_INFO, CONNECTIONS_OPEN, HTTP_CONNECTIONS_OPEN, CONNECTIONS, SUBSCRIPTIONS, FRAMES_SENT, BYTES_SENT, RESYNCS, CLIENTS_CLOSED,
+        INBOUND_ERRORS, GUARD_REJECTIONS, POLLS, UPSTREAM_BYTES, FEED_STALE, FEED_GAMES, EVENTS, CONFIG_RELOADS, STATE_WRITES,
+        REDIRECTS_REFUSED, UNREADABLE_SCORES, FEED_FILES_IGNORED, SNAPSHOT_REQUESTS,
+    ] {
+        assert!(!samples(&text, family).is_empty(), "{family} is missing from a fresh process:\n{text}");
+    }
+    assert!(text.contains(POLL_DURATION), "{POLL_DURATION}:\n{text}");
+    assert_eq!(sample(&text, CLIENTS_CLOSED, &[("reason", "slow")]), 0.0);
+    assert_eq!(sample(&text, INBOUND_ERRORS, &[("code", "rate_limited")]), 0.0);
+    assert_eq!(sample(&text, CONNECTIONS_OPEN, &[]), 0.0);
+
+    // The operator's routes, on the shared listener; the pages and the 404 still work.
+    for path in ["/status", "/api/v1/feeds"] {
+        assert_eq!(get_text(&format!("http://{}{path}", daemon.addr)).await.0, 200, "{path}");
+    }
+    assert_eq!(get_text(&format!("http://{}/", daemon.addr)).await.0, 200);
+    let (status, body) = get_text(&format!("http://{}/no-such-page", daemon.addr)).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"), "{body}");
+}
+
+/// Defect: a client dropped as slow mid-frame got the close frame inside the cut
+/// frame, and saw 1006 instead of the documented 1013. The server now finishes
+/// the frame under way first, if the client takes it within one more
+/// `send_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_then_reads_again_gets_1013_at_a_frame_boundary() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut doc = espn_many(1000);
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[limits]\nsend_timeout = \"4s\"\n");
+    std::fs::write(dir.path().join("feeds.d/nba.toml"), feed(&upstream, "nba", "nba")).unwrap();
+    let daemon = Daemon::start(&config, None);
+    wait_for_games(daemon.addr, 1000).await;
+
+    // A small receive window, so the server's side fills up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(daemon.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(daemon.ws("?topics=all"), stream).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "hello");
+
+    // It stops reading while every game changes every poll.
+    for round in 1..=40 {
+        for e in 0..1000 {
+            set_score(&mut doc, e, 0, round);
+        }
+        upstream.push([Step::json(&doc)]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !daemon.logged("closing with 1013") {
+        assert!(Instant::now() < deadline, "the server never found the client too slow");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // It reads again: whole JSON frames, then the close frame with 1013.
+    let mut frames = 0;
+    let code = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("the stream goes on") {
+            Some(Ok(Message::Text(t))) => {
+                serde_json::from_str::<Value>(t.as_str()).unwrap_or_else(|e| panic!("a cut frame ({e})"));
+                frames += 1;
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("after {frames} frames the stream ended without a close frame: {other:?}\n{}", daemon.logs.lock().unwrap().join("\n")),
+        }
+    };
+    assert_eq!(code, Some(1013), "after {frames} frames");
 }

@@ -33,8 +33,9 @@ if ! cargo deb --version 2>/dev/null | grep -qx 'cargo-deb 3\.8\.0'; then
 fi
 
 echo "== Rust tests"
-cargo build --locked --bins
-cargo test --locked --no-fail-fast
+# --workspace: the load tool (tests/bench/load) is its own crate; tests/load_smoke.rs runs it.
+cargo build --locked --workspace --bins
+cargo test --locked --workspace --no-fail-fast
 
 echo "== Browser tests (headless Chromium)"
 SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh

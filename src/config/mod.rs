@@ -91,8 +91,10 @@ pub struct Limits {
     pub broadcast_capacity: usize,
     /// Origins allowed to open `/ws` (empty: any). Others get 403.
     pub allowed_origins: Vec<String>,
-    /// Open WebSocket connections one IP address may hold (0: no cap).
+    /// Open connections one IP address may hold, of any kind (0: no cap).
     pub max_connections_per_ip: usize,
+    /// Open connections of the public listeners in all, of any kind (0: no cap).
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -108,6 +110,7 @@ impl Default for Limits {
             broadcast_capacity: 1024,
             allowed_origins: Vec::new(),
             max_connections_per_ip: 0,
+            max_connections: 100_000,
         }
     }
 }
@@ -278,6 +281,7 @@ struct LimitsFile {
     broadcast_capacity: Option<usize>,
     allowed_origins: Option<Vec<String>>,
     max_connections_per_ip: Option<usize>,
+    max_connections: Option<usize>,
 }
 
 /// Values every feed gets unless its own file says otherwise.
@@ -704,6 +708,7 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
         broadcast_capacity: raw.broadcast_capacity.unwrap_or(d.broadcast_capacity),
         allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
         max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
     };
     for origin in &limits.allowed_origins {
         if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
@@ -715,6 +720,12 @@ fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Lim
     }
     if limits.heartbeat < Duration::from_secs(1) {
         report.at(file, "limits.heartbeat", "must be at least 1s");
+    }
+    if limits.max_connections == 0 {
+        report.at(file, "limits.max_connections", "must be at least 1 (it bounds the memory all clients together may hold)");
+    } else if limits.max_connections_per_ip > limits.max_connections {
+        let message = format!("is {}, below max_connections_per_ip ({})", limits.max_connections, limits.max_connections_per_ip);
+        report.at(file, "limits.max_connections", &message);
     }
     limits
 }

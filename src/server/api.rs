@@ -33,8 +33,8 @@ pub fn check_topics<'a>(topics: impl IntoIterator<Item = &'a str>, max: usize) -
 }
 
 /// [`check_topics`] for a `topics=a,b` query value, as the 400 to answer when it fails.
-pub fn check_topics_param(raw: &str, max: usize) -> Result<Vec<Topic>, Response<bytes::Bytes>> {
-    check_topics(raw.split(',').map(str::trim), max).map_err(|(code, message)| error_response(StatusCode::BAD_REQUEST, code, &message))
+pub fn check_topics_param(raw: &str, max: usize) -> Result<Vec<Topic>, Box<Response<bytes::Bytes>>> {
+    check_topics(raw.split(',').map(str::trim), max).map_err(|(code, message)| Box::new(error_response(StatusCode::BAD_REQUEST, code, &message)))
 }
 
 pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response<bytes::Bytes> {
@@ -43,6 +43,8 @@ pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response<bytes::
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-cache")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        // Upstream text is in there: never let a browser sniff it into HTML.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(body)
         .expect("valid response")
 }
@@ -94,6 +96,8 @@ pub fn games(hub: &Arc<Hub>, http: &HttpSettings, query: &str, if_none_match: Op
             .header(POLL_INTERVAL_HEADER, http.snapshot_max_age.as_secs())
             .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .header(header::ACCESS_CONTROL_EXPOSE_HEADERS, format!("ETag, {POLL_INTERVAL_HEADER}"))
+            // Upstream text is in there: never let a browser sniff it into HTML.
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
     };
     let etag = format!("\"{}-{}\"", hub.epoch(), hub.seq());
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {

@@ -21,7 +21,7 @@ use warp::filters::BoxedFilter;
 use warp::{Filter, Reply};
 
 use super::upgrade::{self, Socket};
-use super::{sse, with_ctx, RemoteAddr, ServerContext};
+use super::{guards, sse, with_ctx, ServerContext};
 use crate::config::Limits;
 
 /// `GET /ws/echo`.
@@ -29,24 +29,24 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
     warp::path!("ws" / "echo")
         .and(warp::get())
         .and(warp::header::optional::<String>("origin"))
-        .and(warp::ext::optional::<RemoteAddr>())
+        .and(warp::ext::optional::<guards::Ticket>())
         .and(upgrade::upgrade())
         .and(with_ctx(ctx))
-        .map(|origin: Option<String>, peer: Option<RemoteAddr>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
+        .map(|origin: Option<String>, ticket: Option<guards::Ticket>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
             let upgrade = match upgrade {
                 Ok(u) => u,
                 Err(reason) => return upgrade::refuse(reason).into_response(),
             };
-            let slot = match sse::admit(&ctx, origin.as_deref(), peer) {
-                Ok(slot) => slot,
-                Err(refused) => return refused.into_response(),
-            };
+            if let Err(refused) = sse::admit(&ctx, origin.as_deref()) {
+                return refused.into_response();
+            }
+            let admission = ticket.and_then(|t| t.take());
             let config = upgrade::socket_config(ctx.limits.max_message_bytes);
             upgrade
                 .into_response(config, move |socket| async move {
                     let end = run(socket, ctx.limits, ctx.shutdown).await;
                     tracing::debug!(end, "echo socket ended");
-                    drop(slot);
+                    drop(admission);
                 })
                 .into_response()
         })

@@ -45,7 +45,8 @@ pub struct ServerContext {
     /// `[http]`: the snapshot API's caching (CDN mode).
     pub http: HttpSettings,
     pub readiness: Arc<Readiness>,
-    pub per_ip: Arc<guards::PerIpLimiter>,
+    /// The connection caps, checked by the public listeners' accept loops.
+    pub gate: Arc<guards::ConnectionGate>,
     /// Turns true when the server is shutting down: sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -89,40 +90,31 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .and(warp::get())
         .and(topics_query)
         .and(warp::header::optional::<String>("origin"))
-        .and(warp::ext::optional::<RemoteAddr>())
+        .and(warp::ext::optional::<guards::Ticket>())
         .and(upgrade::upgrade())
         .and(with_ctx(ctx))
-        .map(|query: String, origin: Option<String>, peer: Option<RemoteAddr>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
+        .map(|query: String, origin: Option<String>, ticket: Option<guards::Ticket>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
             let upgrade = match upgrade {
                 Ok(u) => u,
                 Err(reason) => return upgrade::refuse(reason),
             };
-            if !guards::origin_allowed(&ctx.limits.allowed_origins, origin.as_deref()) {
-                metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
-                return api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect");
+            if let Err(refused) = sse::admit(&ctx, origin.as_deref()) {
+                return *refused;
             }
-            let slot = match peer {
-                Some(RemoteAddr(addr)) => match ctx.per_ip.acquire(addr.ip()) {
-                    Some(slot) => Some(slot),
-                    None => {
-                        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "per_ip").increment(1);
-                        return api::error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many connections from this address");
-                    }
-                },
-                None => None,
-            };
             // Topics in the URL subscribe at once; without them the client sends `subscribe`.
             let topics = match query_param(&query, "topics").filter(|t| !t.trim().is_empty()) {
                 None => Vec::new(),
                 Some(raw) => match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
                     Ok(t) => t,
-                    Err(refused) => return refused,
+                    Err(refused) => return *refused,
                 },
             };
+            // The session outlives the HTTP connection: it holds the connection's place under the caps.
+            let admission = ticket.and_then(|t| t.take());
             let config = upgrade::socket_config(ctx.limits.max_message_bytes);
             upgrade.into_response(config, move |socket| async move {
                 session::run(socket, ctx.hub, ctx.limits, ctx.shutdown, topics).await;
-                drop(slot);
+                drop(admission);
             })
         });
 
@@ -142,7 +134,7 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .and(warp::path::full())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
-        .map(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| {
+        .and_then(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| async move {
             // Friendly names for the pages; files keep their own names.
             let (name, cache) = match path.as_str() {
                 "/" => ("index.html", "no-cache"),
@@ -159,10 +151,12 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
                 // and safe to pin with Subresource Integrity.
                 None => match assets::find_immutable(name) {
                     Some(a) => (a, "public, max-age=31536000, immutable"),
-                    None => return not_found(),
+                    // Not ours: a route after this one (the admin routes, when they
+                    // share this listener) may answer it; else `finish` says 404.
+                    None => return Err(warp::reject::not_found()),
                 },
             };
-            assets::respond(asset, accept.as_deref(), inm.as_deref(), cache)
+            Ok::<_, warp::Rejection>(assets::respond(asset, accept.as_deref(), inm.as_deref(), cache))
         });
 
     let plain = ws.or(games).unify().or(games_preflight).unify().or(widget).unify().map(warp::Reply::into_response);
@@ -271,9 +265,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The most a request's line and headers may take; more is answered 431. Also
+/// hyper's read buffer, so a client trickling an endless header holds no more.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
 /// Accepts connections until `shutdown` turns true, serving `routes` on each
-/// (over TLS when `tls` is given), with upgrades (WebSocket) enabled.
-pub async fn serve(listener: TcpListener, routes: Routes, tls: Option<tokio_rustls::TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
+/// (over TLS when `tls` is given), with upgrades (WebSocket) enabled. With a
+/// `gate`, each connection must pass its caps first (the public listeners).
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    gate: Option<Arc<guards::ConnectionGate>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let service = warp::service(routes);
     loop {
         let (stream, peer) = tokio::select! {
@@ -288,14 +293,25 @@ pub async fn serve(listener: TcpListener, routes: Routes, tls: Option<tokio_rust
             },
             _ = shutdown.changed() => return,
         };
+        let admission = match gate.as_ref().map(|g| g.admit(peer.ip())) {
+            None => None,
+            Some(Ok(admission)) => Some(admission),
+            // Over TLS the refusal is a plain close: the handshake is part of what the cap saves.
+            Some(Err(refused)) => {
+                if tls.is_none() {
+                    tokio::spawn(refuse_connection(stream, refused));
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, service).await,
+                None => serve_connection(stream, peer, service, admission).await,
                 Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, peer, service).await,
+                    Ok(Ok(stream)) => serve_connection(stream, peer, service, admission).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -304,7 +320,38 @@ pub async fn serve(listener: TcpListener, routes: Routes, tls: Option<tokio_rust
     }
 }
 
-async fn serve_connection<S, Svc>(stream: S, peer: SocketAddr, service: Svc)
+/// Answers a connection refused at accept (429 or 503, `Connection: close`)
+/// without parsing its request, then reads and drops what it sent for a moment,
+/// so closing does not reset the connection before the answer is read.
+async fn refuse_connection(mut stream: tokio::net::TcpStream, refused: guards::Refused) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (status, code, message) = match refused {
+        guards::Refused::PerIp => ("429 Too Many Requests", "rate_limited", "too many connections from this address"),
+        guards::Refused::Total => ("503 Service Unavailable", "overloaded", "the server is at its connection limit; try again later"),
+    };
+    let body = crate::hub::frames::error(code, message);
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut left = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => left -= n.min(left),
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+async fn serve_connection<S, Svc>(stream: S, peer: SocketAddr, service: Svc, admission: Option<guards::Admission>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Svc: Service<hyper::Request<hyper::body::Incoming>, Response = warp::reply::Response, Error = Infallible> + Clone + Send + 'static,
@@ -313,15 +360,20 @@ where
     // A streaming response (SSE) whose client stopped reading ends the connection through this.
     let abort = sse::Abort::default();
     let handle = abort.clone();
+    let ticket = admission.map(guards::Ticket::new);
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(RemoteAddr(peer));
         request.extensions_mut().insert(handle.clone());
+        if let Some(ticket) = &ticket {
+            request.extensions_mut().insert(ticket.clone());
+        }
         let mut service = service.clone();
         async move { service.call(request).await }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(15))
+        .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), hyper_service)
         .with_upgrades();
     tokio::select! {

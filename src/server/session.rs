@@ -319,27 +319,39 @@ impl Session {
     /// buffer that keeps the largest frame ever sent alive for the connection's life.
     async fn write_frame(&mut self, frame: Bytes) -> Result<(), End> {
         let len = frame.len() as u64;
-        let socket = &mut self.socket;
-        let write = async {
-            // tungstenite may still hold part of a pong or close frame it wrote
-            // itself: finish that first, so our frame never lands inside another.
-            socket.flush().await.map_err(|e| End::SocketError(e.to_string()))?;
-            socket.get_mut().write_all(&frame).await.map_err(|e| End::SocketError(e.to_string()))
-        };
-        let mut write = std::pin::pin!(write);
-        // Almost every frame fits in the socket's buffer at once: try that first,
-        // and arm the send timeout (a timer per frame otherwise) only for a
-        // client whose buffer is full.
-        let result = match (&mut write).now_or_never() {
-            Some(result) => result,
-            None => match tokio::time::timeout(self.limits.send_timeout, write).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::info!("client did not read for {:?}; closing with 1013", self.limits.send_timeout);
-                    self.close(CloseCode::Again, "too slow: not reading").await;
-                    return Err(End::TooSlow);
+        let send_timeout = self.limits.send_timeout;
+        // How much of the frame the socket took, kept if the write times out.
+        let mut written = 0;
+        let result = {
+            let socket = &mut self.socket;
+            let written = &mut written;
+            let frame = &frame;
+            let write = async move {
+                // tungstenite may still hold part of a pong or close frame it wrote
+                // itself: finish that first, so our frame never lands inside another.
+                socket.flush().await.map_err(|e| End::SocketError(e.to_string()))?;
+                while *written < frame.len() {
+                    match socket.get_mut().write(&frame[*written..]).await {
+                        Ok(0) => return Err(End::SocketError("the socket took no bytes".into())),
+                        Ok(n) => *written += n,
+                        Err(e) => return Err(End::SocketError(e.to_string())),
+                    }
                 }
-            },
+                Ok(())
+            };
+            let mut write = std::pin::pin!(write);
+            // Almost every frame fits in the socket's buffer at once: try that first,
+            // and arm the send timeout (a timer per frame otherwise) only for a
+            // client whose buffer is full.
+            match (&mut write).now_or_never() {
+                Some(result) => Some(result),
+                None => tokio::time::timeout(send_timeout, write).await.ok(),
+            }
+        };
+        let Some(result) = result else {
+            tracing::info!("client did not read for {send_timeout:?}; closing with 1013");
+            self.close_too_slow(frame.slice(written..)).await;
+            return Err(End::TooSlow);
         };
         result?;
         FRAMES_SENT.increment(1);
@@ -353,9 +365,35 @@ impl Session {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(End::SocketError(e.to_string())),
             Err(_) => {
+                // tungstenite keeps the unsent part of its frame and sends it before the close.
                 self.close(CloseCode::Again, "too slow: not reading").await;
                 Err(End::TooSlow)
             }
+        }
+    }
+
+    /// Closes a client that stopped reading with 1013, at a frame boundary: the
+    /// rest of the frame under way (`rest`, a view of the shared bytes, not a
+    /// copy) goes first, so the close frame is not read as part of it. The client
+    /// gets one more `send_timeout` to take both; one that still reads nothing
+    /// is dropped, and if it ever reads again it finds the stream ending inside
+    /// a frame (browsers report 1006).
+    async fn close_too_slow(&mut self, rest: Bytes) {
+        let grace = self.limits.send_timeout;
+        let finished = tokio::time::timeout(grace, self.socket.get_mut().write_all(&rest)).await;
+        if matches!(finished, Ok(Ok(()))) {
+            self.close(CloseCode::Again, "too slow: not reading").await;
+            // Closing the socket now would reset the connection at the client's
+            // next pong and throw away what the kernel still holds for it (the
+            // close frame too): wait for its close frame, as the protocol says.
+            let _ = tokio::time::timeout(grace, async {
+                while let Some(Ok(message)) = self.socket.next().await {
+                    if let Message::Close(_) = message {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
     }
 

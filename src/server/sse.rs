@@ -8,6 +8,12 @@
 //! snapshot when the ring no longer holds them. Frames that do not (`hello`,
 //! `heartbeat`) carry no `id`, which leaves the client's last id as it was.
 //!
+//! The body is written here, not by `warp::sse`: each event is three chunks,
+//! its `id:`/`data:` head, the hub's shared bytes themselves, and the blank line,
+//! so a stalled client holds references to the frames every client shares, not
+//! copies of them (warp's `Event` copies the data into a `String` and formats it
+//! into another).
+//!
 //! One task per client, with the WebSocket session's semantics: no queue of its
 //! own (the bounded broadcast is the queue; a client that lags it gets a fresh
 //! snapshot), and a client that takes no data for `limits.send_timeout` is
@@ -27,11 +33,9 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderValue, StatusCode};
-use warp::sse::Event;
 use warp::{Filter, Reply};
 
-use super::guards::IpSlot;
-use super::{api, guards, query_param, with_ctx, RemoteAddr, ServerContext};
+use super::{api, guards, query_param, with_ctx, ServerContext};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
 use crate::telemetry;
@@ -65,37 +69,26 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         .and(query)
         .and(warp::header::optional::<String>("last-event-id"))
         .and(warp::header::optional::<String>("origin"))
-        .and(warp::ext::optional::<RemoteAddr>())
         .and(warp::ext::optional::<Abort>())
         .and(with_ctx(ctx))
         .map(respond)
         .boxed()
 }
 
-/// The guards every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
-/// the origin list and the per-IP cap. The slot is held for the connection's life.
-pub fn admit(ctx: &ServerContext, origin: Option<&str>, peer: Option<RemoteAddr>) -> Result<Option<IpSlot>, Box<super::Reply>> {
+/// The guard every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
+/// the origin list. (The connection caps were passed at accept.)
+pub fn admit(ctx: &ServerContext, origin: Option<&str>) -> Result<(), Box<super::Reply>> {
     if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
         metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
         return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
     }
-    match peer {
-        Some(RemoteAddr(addr)) => match ctx.per_ip.acquire(addr.ip()) {
-            Some(slot) => Ok(Some(slot)),
-            None => {
-                metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "per_ip").increment(1);
-                Err(Box::new(api::error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many connections from this address")))
-            }
-        },
-        None => Ok(None),
-    }
+    Ok(())
 }
 
 fn respond(
     query: String,
     last_event_id: Option<String>,
     origin: Option<String>,
-    peer: Option<RemoteAddr>,
     abort: Option<Abort>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
@@ -105,10 +98,9 @@ fn respond(
         Ok(t) => t,
         Err(refused) => return refused.into_response(),
     };
-    let slot = match admit(&ctx, origin.as_deref(), peer) {
-        Ok(slot) => slot,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Err(refused) = admit(&ctx, origin.as_deref()) {
+        return refused.into_response();
+    }
     // The header is what a reconnecting EventSource sends; the query parameter is
     // for clients that open a new one (and for proxies that strip the header).
     // The header wins: EventSource reconnects to the same URL, old parameter and all.
@@ -116,10 +108,11 @@ fn respond(
 
     let (tx, rx) = mpsc::channel(1);
     let session = Session { out: tx, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
-    tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort, slot));
+    tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
-    let mut response = warp::sse::reply(Outbox(rx)).into_response();
+    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new() }).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     // Widgets on news sites read the stream from another origin.
@@ -148,16 +141,56 @@ pub fn last_seq_in(frame: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// The response body: what the session task hands over, one event at a time.
-/// The channel holds one event, so the session notices within `send_timeout`
-/// when the client stops taking them.
-struct Outbox(mpsc::Receiver<Event>);
+/// One event as written: `head` (`id:`, `retry:`, `data:` prefix or a
+/// comment), then `data`, the frame's JSON (the hub's bytes, one line), then
+/// the blank line that ends the event.
+#[derive(Debug)]
+struct Event {
+    head: Bytes,
+    data: Bytes,
+}
+
+impl Event {
+    fn new(id: Option<String>, retry: Option<Duration>, data: Bytes) -> Event {
+        let mut head = String::new();
+        if let Some(id) = id {
+            head.push_str(&format!("id:{id}\n"));
+        }
+        if let Some(retry) = retry {
+            head.push_str(&format!("retry:{}\n", retry.as_millis()));
+        }
+        head.push_str("data:");
+        Event { head: Bytes::from(head), data }
+    }
+
+    fn comment(text: &'static str) -> Event {
+        Event { head: Bytes::from_static(b":"), data: Bytes::from_static(text.as_bytes()) }
+    }
+}
+
+/// The response body: what the session task hands over, one event at a time,
+/// as its three chunks. The channel holds one event, so the session notices
+/// within `send_timeout` when the client stops taking them.
+struct Outbox {
+    events: mpsc::Receiver<Event>,
+    /// The rest of the event being written, last chunk first.
+    pending: Vec<Bytes>,
+}
 
 impl futures_util::Stream for Outbox {
-    type Item = Result<Event, Infallible>;
+    type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|e| e.map(Ok))
+        if let Some(chunk) = self.pending.pop() {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        self.events.poll_recv(cx).map(|event| {
+            event.map(|Event { head, data }| {
+                self.pending.push(Bytes::from_static(b"\n\n"));
+                self.pending.push(data);
+                Ok(head)
+            })
+        })
     }
 }
 
@@ -181,7 +214,7 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>, slot: Option<IpSlot>) {
+    async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
         CONNECTIONS.increment(1);
         OPEN.increment(1.0);
         let end = self.serve(topics, since, shutdown).await;
@@ -200,7 +233,6 @@ impl Session {
             End::Shutdown => metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => "shutdown").increment(1),
             End::ClientGone => {}
         }
-        drop(slot);
         tracing::debug!(?end, "SSE session ended");
     }
 
@@ -217,7 +249,8 @@ impl Session {
         // `retry:` with jitter: after a restart, plain EventSource clients come
         // back spread over a few seconds rather than all at once.
         let retry = Duration::from_millis(rand::random_range(1000..5000));
-        self.send(self.event(&hello).retry(retry), hello.len()).await?;
+        let len = hello.len();
+        self.send(Event::new(None, Some(retry), hello), len).await?;
         let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
         for t in self.sub.topics() {
             metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).increment(1.0);
@@ -260,26 +293,21 @@ impl Session {
                 _ = shutdown.changed() => return Err(End::Shutdown),
                 _ = beat.tick() => {
                     let frame = frames::heartbeat(self.hub.seq(), now_ms());
-                    self.send(self.event(&frame), frame.len()).await?;
+                    let len = frame.len();
+                    self.send(Event::new(None, None, frame), len).await?;
                 }
-                _ = keep_alive.tick() => self.send(Event::default().comment("keep-alive"), 0).await?,
+                _ = keep_alive.tick() => self.send(Event::comment("keep-alive"), 0).await?,
                 _ = self.out.closed() => return Err(End::ClientGone),
             }
         }
     }
 
-    /// A frame as an event, without an `id`.
-    fn event(&self, json: &Bytes) -> Event {
-        // Hub frames are serde_json output and static text: UTF-8 on one line.
-        Event::default().data(std::str::from_utf8(json).expect("frames are UTF-8"))
-    }
-
+    /// A hub frame (serde_json output: one line, so one `data:` line) with the
+    /// `id` of the last seq it brings the client to, when it moves it.
     async fn send_frame(&mut self, frame: Bytes, seq: Option<u64>) -> Result<(), End> {
-        let mut event = self.event(&frame);
-        if let Some(seq) = seq {
-            event = event.id(format!("{}:{seq}", self.hub.epoch()));
-        }
-        self.send(event, frame.len()).await
+        let len = frame.len();
+        let id = seq.map(|seq| format!("{}:{seq}", self.hub.epoch()));
+        self.send(Event::new(id, None, frame), len).await
     }
 
     /// Hands one event to the body, waiting at most `send_timeout` for the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The fan-out benchmark: scoreticker and a Node `ws` peer, same box, same run, same
-# subscribers, same message size, measured by the same tool (scoreticker-load).
+# The fan-out benchmark: scoreticker, a Node `ws` peer and the floor (a reference
+# broadcaster: `scoreticker-load floor`), same box, same run, same subscribers, same
+# message size, measured by the same tool (scoreticker-load).
 #
 #   tests/bench/run.sh
 #
@@ -11,13 +12,15 @@
 # the JSON results and logs (target/bench/<UTC time>), QUIET_MAX: before each
 # measurement wait until the machine's busy CPU is at most this % of one core (15;
 # the box is shared with builds and tests), for at most QUIET_TIMEOUT seconds (300;
-# 0 skips the wait).
+# 0 skips the wait, and the re-measuring of a disturbed window), PROFILE of the build
+# (release; `debug` only to check this script quickly: its numbers mean nothing).
 #
 # What runs, in order: a synthetic ESPN upstream (scoreticker-load upstream) that
 # changes one game per active feed per second; then, each against a fresh server:
 # scoreticker idle RSS, scoreticker main window + reconnect storm, scoreticker
 # saturation (one feed per update/s, the same number of games spread over the
-# feeds), Node idle RSS, Node main window, Node saturation. Prints one table (also written to $OUT/table.md).
+# feeds), Node idle RSS, Node main window, Node saturation, then the same three for
+# the floor. Prints one table (also written to $OUT/table.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +34,7 @@ SAT_WINDOW=${SAT_WINDOW:-8s}
 GAMES=${GAMES:-20}
 QUIET_MAX=${QUIET_MAX:-15}
 QUIET_TIMEOUT=${QUIET_TIMEOUT:-300}
+PROFILE=${PROFILE:-release}
 OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 max_feeds=$(tr ',' '\n' <<<"$SAT_RATES" | sort -n | tail -1)
 [ "$max_feeds" -ge 1 ] 2>/dev/null || max_feeds=1
@@ -54,14 +58,15 @@ trap 'exit 130' INT TERM
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-log "building (release)"
-(cd "$root" && cargo build --release --bins)
+log "building ($PROFILE)"
+# --workspace: the service and the load tool (tests/bench/load), one target dir.
+(cd "$root" && cargo build --locked --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")" --workspace --bins)
 if [ ! -f "$here/node_modules/ws/package.json" ]; then
   log "installing the Node peer's dependencies"
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
-load=$root/target/release/scoreticker-load
-svc=$root/target/release/scoreticker
+load=$root/target/$PROFILE/scoreticker-load
+svc=$root/target/$PROFILE/scoreticker
 mkdir -p "$OUT"
 echo "results: $OUT" >&2
 
@@ -147,18 +152,29 @@ start_node() { # name rate games
   node_addr=$(wait_listening "$OUT/$1.out" "$node_pid")
 }
 
+floor_pid=
+start_floor() { # name rate games
+  "$load" floor --listen 127.0.0.1:0 --games "${3:-$GAMES}" --rate "$2" >"$OUT/$1.out" 2>"$OUT/$1.log" &
+  floor_pid=$!; pids+=("$floor_pid")
+  floor_addr=$(wait_listening "$OUT/$1.out" "$floor_pid")
+}
+
 ws_url() { echo "ws://$1/ws?topics=all"; }
 
 quiet() {
   [ "$QUIET_TIMEOUT" = 0 ] || "$load" wait-quiet --max-percent "$QUIET_MAX" --timeout "${QUIET_TIMEOUT}s"
 }
+# A window disturbed by other processes is measured again (up to 3 times), unless
+# QUIET_TIMEOUT=0 said not to wait.
+retries=3
+[ "$QUIET_TIMEOUT" = 0 ] && retries=0
 
 # ---- scoreticker
 log "scoreticker: idle RSS with $IDLE_N subscribers (no score changes)"
 upstream_rate 0
 start_service svc-idle 1 "$up"
 quiet
-"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$IDLE_N" --duration 0s --server-pid "$svc_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$svc_addr")" -n "$IDLE_N" --duration 0s --server-pid "$svc_pid" \
   --label scoreticker-idle --json >"$OUT/svc-idle.json"
 stop "$svc_pid"
 
@@ -166,7 +182,7 @@ log "scoreticker: $N subscribers, one update per second, $DURATION"
 upstream_rate 1
 start_service svc-main 1 "$up"
 quiet
-"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
   --label scoreticker --json >"$OUT/svc-main.json"
 
 log "scoreticker: reconnect storm, $STORM_N clients"
@@ -178,7 +194,7 @@ stop "$svc_pid"
 log "scoreticker: saturation, $N subscribers, $SAT_RATES updates/s (one feed each)"
 start_service svc-sat "$max_feeds" "$up_sat"
 quiet
-"$load" subscribe --url "$(ws_url "$svc_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$svc_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$svc_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$svc_pid" \
   --rates "$SAT_RATES" --control "http://$up_sat/control?rate={rate}" --settle 3s \
   --label scoreticker-saturation --json >"$OUT/svc-sat.json"
 stop "$svc_pid"
@@ -187,33 +203,57 @@ stop "$svc_pid"
 log "Node ws: idle RSS with $IDLE_N subscribers (no broadcasts)"
 start_node node-idle 0
 quiet
-"$load" subscribe --url "$(ws_url "$node_addr")" -n "$IDLE_N" --duration 0s --server-pid "$node_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$node_addr")" -n "$IDLE_N" --duration 0s --server-pid "$node_pid" \
   --label node-idle --json >"$OUT/node-idle.json"
 stop "$node_pid"
 
 log "Node ws: $N subscribers, one update per second, $DURATION"
 start_node node-main 1
 quiet
-"$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$DURATION" --server-pid "$node_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$node_addr")" -n "$N" --duration "$DURATION" --server-pid "$node_pid" \
   --label node --json >"$OUT/node-main.json"
 stop "$node_pid"
 
 log "Node ws: saturation, $N subscribers, $SAT_RATES updates/s"
 start_node node-sat 1 $(( sat_games * max_feeds ))
 quiet
-"$load" subscribe --url "$(ws_url "$node_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$node_pid" \
+"$load" subscribe --retries "$retries" --url "$(ws_url "$node_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$node_pid" \
   --rates "$SAT_RATES" --control "http://$node_addr/control?rate={rate}" --settle 3s \
   --label node-saturation --json >"$OUT/node-sat.json"
 stop "$node_pid"
 
+# ---- the floor: the same three runs against the reference broadcaster
+log "floor: idle RSS with $IDLE_N subscribers (no broadcasts)"
+start_floor floor-idle 0
+quiet
+"$load" subscribe --retries "$retries" --url "$(ws_url "$floor_addr")" -n "$IDLE_N" --duration 0s --server-pid "$floor_pid" \
+  --label floor-idle --json >"$OUT/floor-idle.json"
+stop "$floor_pid"
+
+log "floor: $N subscribers, one update per second, $DURATION"
+start_floor floor-main 1
+quiet
+"$load" subscribe --retries "$retries" --url "$(ws_url "$floor_addr")" -n "$N" --duration "$DURATION" --server-pid "$floor_pid" \
+  --label floor --json >"$OUT/floor-main.json"
+stop "$floor_pid"
+
+log "floor: saturation, $N subscribers, $SAT_RATES updates/s"
+start_floor floor-sat 1 $(( sat_games * max_feeds ))
+quiet
+"$load" subscribe --retries "$retries" --url "$(ws_url "$floor_addr")" -n "$N" --duration "$SAT_WINDOW" --server-pid "$floor_pid" \
+  --rates "$SAT_RATES" --control "http://$floor_addr/control?rate={rate}" --settle 3s \
+  --label floor-saturation --json >"$OUT/floor-sat.json"
+stop "$floor_pid"
+
 ws_version=$(node -p "require('$here/node_modules/ws/package.json').version")
 {
   echo "scoreticker fan-out benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-  echo "scoreticker $(git -C "$root" describe --always --dirty 2>/dev/null || echo '(no git)'), load tool and Node peer from tests/bench"
+  echo "scoreticker $(git -C "$root" describe --always --dirty 2>/dev/null || echo '(no git)') ($PROFILE build), load tool, floor and Node peer from tests/bench"
   echo "N=$N subscribers over $(jq -r '.sources | join(",")' "$OUT/svc-main.json" 2>/dev/null || echo 'loopback sources'), window $DURATION, one update/s; saturation steps $SAT_RATES updates/s, $SAT_WINDOW each"
   echo
   "$load" table --service-main "$OUT/svc-main.json" --service-sat "$OUT/svc-sat.json" \
     --service-storm "$OUT/svc-storm.json" --service-idle "$OUT/svc-idle.json" \
     --node-main "$OUT/node-main.json" --node-sat "$OUT/node-sat.json" --node-idle "$OUT/node-idle.json" \
-    --node-name "Node ws $ws_version ($(node --version))"
+    --node-name "Node ws $ws_version ($(node --version))" \
+    --floor-main "$OUT/floor-main.json" --floor-sat "$OUT/floor-sat.json" --floor-idle "$OUT/floor-idle.json"
 } | tee "$OUT/table.md"

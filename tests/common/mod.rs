@@ -373,3 +373,28 @@ pub fn espn_many(n: usize) -> Value {
         .collect();
     serde_json::json!({ "events": events })
 }
+
+/// The load tool's binary (`scoreticker-load`, its own crate in tests/bench/load), in
+/// the same target directory as the service's. Another package's binary has no
+/// `CARGO_BIN_EXE_` variable here, so it is built once per test process (a no-op when
+/// `cargo build --workspace --bins` already did it), in the service's profile.
+pub fn load_tool() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let service = Path::new(env!("CARGO_BIN_EXE_scoreticker"));
+            let mut build = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            build
+                .args(["build", "--locked", "--quiet", "-p", "scoreticker-load", "--manifest-path"])
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+            if service.parent().is_some_and(|d| d.ends_with("release")) {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build -p scoreticker-load");
+            assert!(status.success(), "cargo build -p scoreticker-load failed");
+            let tool = service.with_file_name("scoreticker-load");
+            assert!(tool.exists(), "{} is missing after cargo build", tool.display());
+            tool
+        })
+        .clone()
+}
