@@ -102,7 +102,9 @@ export async function startService({ upstream, port, dir, feeds }) {
   fs.writeFileSync(path.join(dir, 'scoreticker.toml'),
     `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n\n` +
     // A short heartbeat, so that the widget's watchdog (heartbeat + 10 s) can be tested in seconds.
-    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n`);
+    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n\n` +
+    // The admin listener on a free port of its own: its default (9090) is shared by every service.
+    `[admin]\nlisten = "127.0.0.1:${await freePort()}"\n`);
   feeds ??= [{ id: FEED, path: '/scoreboard', league: 'nba', sport: 'basketball' }];
   for (const f of feeds) {
     fs.writeFileSync(path.join(dir, `feeds.d/${f.id}.toml`),
