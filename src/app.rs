@@ -17,10 +17,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, FeedConfig};
-use crate::diff::{Event, FeedDiff};
+use crate::diff::{Event, FeedDiffs};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
 use crate::server::{self, guards::ConnectionGate, tls::CertStore, Readiness, ServerContext};
+use crate::cluster::Cluster;
 use crate::{state, systemd, telemetry};
 
 /// A running service, and the handle to reload or stop it.
@@ -54,6 +55,9 @@ struct Supervisor {
     servers: Vec<JoinHandle<()>>,
     pipeline: JoinHandle<()>,
     saver: Option<JoinHandle<()>>,
+    /// Cluster mode: the leader polls (not this supervisor's scheduler) and
+    /// Redis is the state (no state file).
+    cluster: Option<Cluster>,
 }
 
 /// Starts everything and returns once the listeners are bound and every feed is
@@ -66,14 +70,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let limits = config.limits.clone();
     let readiness = Arc::new(Readiness::default());
 
-    // The hub: continued from the state file when there is one.
-    let saved = config.state_dir.as_deref().and_then(state::load);
-    let mut seeds: HashMap<String, Vec<crate::model::Game>> = HashMap::new();
+    // The hub: continued from the state file when there is one (not in
+    // cluster mode, where Redis is the state).
+    let clustered = config.cluster.is_some();
+    let saved = if clustered { None } else { config.state_dir.as_deref().and_then(state::load) };
+    let mut diffs = FeedDiffs::new(saved.iter().flat_map(|s| s.games.iter().cloned()));
     let hub = Arc::new(match saved {
         Some(saved) => {
-            for game in &saved.games {
-                seeds.entry(game.feed.clone()).or_default().push(game.clone());
-            }
             readiness.has_data.store(true, Ordering::Relaxed);
             Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
                 .with_ring_max_bytes(limits.ring_max_bytes)
@@ -81,7 +84,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
         None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
             .with_ring_max_bytes(limits.ring_max_bytes),
     });
-    retire_unconfigured_feeds(&hub, &mut seeds, &config.feeds);
+    // Restored games of feeds no longer configured leave before anything is served.
+    publish(&hub, diffs.orphans(&config.feeds));
     let health = HealthBoard::default();
 
     // Bind everything before starting anything, so a port in use fails cleanly.
@@ -102,16 +106,24 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
 
     let (updates_tx, updates_rx) = mpsc::channel::<FeedUpdate>(64);
-    let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), seeds, readiness.clone()));
-    let saver = config.state_dir.clone().map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
+    let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), diffs, readiness.clone()));
+    let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
 
     report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
     let mut scheduler = FeedScheduler::start().await?;
     for feed in &config.feeds {
         telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
-        scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
     }
+    let cluster = match config.cluster.clone() {
+        Some(c) => Some(Cluster::start(c, config.feeds.clone(), &limits, hub.clone(), health.clone(), readiness.clone())),
+        None => {
+            for feed in &config.feeds {
+                scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
+            }
+            None
+        }
+    };
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let ctx = ServerContext {
@@ -122,6 +134,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         readiness: readiness.clone(),
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
+        cluster: cluster.as_ref().map(Cluster::status),
     };
     let public = server::public_routes(&ctx);
     let admin = server::admin_routes(&ctx);
@@ -156,6 +169,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         servers,
         pipeline,
         saver,
+        cluster,
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
     Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
@@ -179,55 +193,30 @@ async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
 /// Restored games whose feed is no longer configured (renamed or removed while
 /// the service was stopped) leave through `remove` events now, before anything
 /// is served: no poller will ever answer for them, so nothing else would.
-fn retire_unconfigured_feeds(hub: &Hub, seeds: &mut HashMap<String, Vec<crate::model::Game>>, feeds: &[FeedConfig]) {
-    let gone: Vec<String> = seeds.keys().filter(|id| !feeds.iter().any(|f| &f.id == *id)).cloned().collect();
-    for feed in gone {
-        let games = seeds.remove(&feed).unwrap_or_default();
-        tracing::info!(feed = %feed, games = games.len(), "restored games of a feed that is no longer configured; removing them");
-        let events: Vec<Event> = games.into_iter().map(|game| Event::Remove { game }).collect();
-        count_events(&events);
-        hub.publish(events);
-    }
-}
-
-/// The diff stage: one [`FeedDiff`] per feed, fed by the pollers, publishing
-/// to the hub. One task, so each feed's polls are applied in order.
-async fn run_pipeline(
-    mut updates: mpsc::Receiver<FeedUpdate>,
-    hub: Arc<Hub>,
-    seeds: HashMap<String, Vec<crate::model::Game>>,
-    readiness: Arc<Readiness>,
-) {
-    let mut diffs: HashMap<String, FeedDiff> = HashMap::new();
-    let mut seeds = seeds;
+/// The diff stage: one [`FeedDiff`](crate::diff::FeedDiff) per feed, fed by the
+/// pollers, publishing to the hub. One task, so each feed's polls are applied in order.
+async fn run_pipeline(mut updates: mpsc::Receiver<FeedUpdate>, hub: Arc<Hub>, mut diffs: FeedDiffs, readiness: Arc<Readiness>) {
     while let Some(update) = updates.recv().await {
-        let diff = diffs.entry(update.feed.clone()).or_insert_with(|| {
-            let mut diff = FeedDiff::new(update.feed.clone(), update.remove_after);
-            diff.seed(seeds.remove(&update.feed).unwrap_or_default());
-            diff
-        });
-        diff.set_remove_after(update.remove_after);
-        let now = chrono::Utc::now();
-        let events = match update.polled {
-            Polled::Games(games) => diff.apply(games, now),
-            Polled::Same => diff.apply_same(now),
-            Polled::Retired => {
-                let events = diff.remove_all();
-                diffs.remove(&update.feed);
-                events
-            }
-        };
+        let feed = update.feed.clone();
+        let events = diffs.apply(update);
         readiness.has_data.store(true, Ordering::Relaxed);
-        if !events.is_empty() {
-            count_events(&events);
-            let count = events.len();
-            let seq = hub.publish(events);
-            tracing::debug!(feed = %update.feed, events = count, seq, "published");
+        let count = events.len();
+        if let Some(seq) = publish(&hub, events) {
+            tracing::debug!(feed = %feed, events = count, seq, "published");
         }
     }
 }
 
-fn count_events(events: &[Event]) {
+/// Counts and publishes `events`; the last seq, if there were any.
+fn publish(hub: &Hub, events: Vec<Event>) -> Option<u64> {
+    if events.is_empty() {
+        return None;
+    }
+    count_events(&events);
+    Some(hub.publish(events))
+}
+
+pub(crate) fn count_events(events: &[Event]) {
     for event in events {
         match event {
             Event::Update { changes, .. } => {
@@ -371,6 +360,14 @@ impl Supervisor {
                 tracing::warn!(key = what, "this setting changed but takes effect only after a restart");
             }
         }
+        if let Some(cluster) = &self.cluster {
+            let summary = format!("{} feeds, for whichever node leads", new.feeds.len());
+            cluster.set_feeds(new.feeds.clone());
+            self.config.feeds = new.feeds;
+            metrics::counter!(telemetry::CONFIG_RELOADS, "result" => "ok").increment(1);
+            tracing::info!(changes = %summary, "configuration reloaded (cluster mode)");
+            return Ok(summary);
+        }
         let old: HashMap<String, FeedConfig> = self.config.feeds.iter().map(|f| (f.id.clone(), f.clone())).collect();
         let mut summary = Vec::new();
         for feed in old.values() {
@@ -409,6 +406,10 @@ impl Supervisor {
     /// Stop accepting, close clients with 1001, stop polling, save the state.
     async fn stop(self) {
         self.readiness.draining.store(true, Ordering::Relaxed);
+        // Hand the lease over first, so another node polls while this one drains.
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
         let _ = self.shutdown.send(true);
         for server in self.servers {
             let _ = server.await;
@@ -429,7 +430,7 @@ impl Supervisor {
         if let Some(saver) = self.saver {
             saver.abort();
         }
-        if let Some(dir) = &self.config.state_dir {
+        if let Some(dir) = self.config.state_dir.as_ref().filter(|_| self.config.cluster.is_none()) {
             save_state(&self.hub, dir, true).await;
         }
     }

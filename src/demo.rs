@@ -67,5 +67,6 @@ timeout = "5s"
         limits: Limits::default(),
         http: Default::default(),
         feeds: vec![feed],
+        cluster: None,
     })
 }

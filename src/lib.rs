@@ -13,6 +13,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod diff;

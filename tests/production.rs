@@ -271,6 +271,9 @@ struct Daemon {
     addr: SocketAddr,
     admin: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The thread that copies stderr into `logs`; joined once the process has
+    /// exited, so every line it wrote is in `logs` before anyone asks.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -285,7 +288,7 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("scoreticker listening on") {
                     let _ = tx.send(line.clone());
@@ -297,7 +300,7 @@ impl Daemon {
         let v: Value = serde_json::from_str(&line).unwrap();
         let addr = v["fields"]["addr"].as_str().unwrap().parse().unwrap();
         let admin = v["fields"]["admin"].as_str().unwrap().parse().unwrap();
-        Daemon { child, addr, admin, logs }
+        Daemon { child, addr, admin, logs, log_reader: Some(log_reader) }
     }
 
     fn signal(&self, name: &str) {
@@ -318,6 +321,9 @@ impl Daemon {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.log_reader.take() {
+                    reader.join().unwrap();
+                }
                 return status.code();
             }
             assert!(Instant::now() < deadline, "the daemon did not exit within {limit:?}");

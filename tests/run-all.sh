@@ -3,8 +3,9 @@
 #   1. system packages the tests use, installed once when missing:
 #      chromium (the widget's browser tests), systemd (systemd-analyze checks the
 #      unit file), shellcheck (checks deploy/install.sh), nginx (the cache in front
-#      of the snapshot API in tests/cdn.rs) and lintian (checks the .deb), and
-#      cargo-deb (builds the .deb in tests/deb.rs from the debug binary);
+#      of the snapshot API in tests/cdn.rs), lintian (checks the .deb),
+#      redis-server (the cluster tests, tests/cluster.rs), and cargo-deb (builds
+#      the .deb in tests/deb.rs from the debug binary);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
@@ -19,6 +20,8 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v lintian >/dev/null || missing+=(lintian)
+# The cluster tests start their own Redis servers (tests/cluster.rs).
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== Installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

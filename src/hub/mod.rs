@@ -132,21 +132,51 @@ pub enum Catchup {
     Replay(Option<Bytes>),
 }
 
+/// One event with its seq and time already stamped: what [`Hub::apply`] takes
+/// from the cluster's stream (where the leader numbered it), and what
+/// [`Hub::publish`] makes of a diff's event.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub ts: i64,
+    /// The complete `update` or `remove` frame, exactly as clients receive it.
+    pub frame: Bytes,
+    /// The game (for `remove`, its last known state, which routes the removal).
+    pub game: Game,
+    /// `game` as JSON, spliced into snapshots as is.
+    pub game_json: Bytes,
+    pub removed: bool,
+}
+
+/// [`Hub::apply`] refused events that do not continue this hub's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotNext {
+    pub expected_seq: u64,
+    pub got_seq: u64,
+}
+
 #[derive(Debug)]
 struct HubState {
+    /// Changes only in cluster mode, when [`Hub::reset`] starts another history.
+    epoch: String,
     seq: u64,
     games: BTreeMap<String, Arc<StoredGame>>,
     ring: VecDeque<Arc<EventFrame>>,
     /// Bytes held by `ring` (its frames' `ws` buffers).
     ring_bytes: usize,
+    /// Replaced by [`Hub::reset`]: dropping the old sender ends every session
+    /// of the old history, and their clients resume from their `since`.
+    tx: broadcast::Sender<Arc<Published>>,
+    /// How long a `since` ahead of this hub waits for it (cluster mode: a
+    /// client may come from a node further along the stream). Zero by default.
+    catch_up_wait: Duration,
 }
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct Hub {
-    epoch: String,
     state: Mutex<HubState>,
-    tx: broadcast::Sender<Arc<Published>>,
+    broadcast_capacity: usize,
     ring_capacity: usize,
     ring_max_age: Duration,
     /// …and at most this many bytes of frames (see [`Hub::with_ring_max_bytes`]).
@@ -186,9 +216,16 @@ impl Hub {
     pub fn new(epoch: String, broadcast_capacity: usize, ring_capacity: usize, ring_max_age: Duration) -> Hub {
         let (tx, _) = broadcast::channel(broadcast_capacity.max(1));
         Hub {
-            epoch,
-            state: Mutex::new(HubState { seq: 0, games: BTreeMap::new(), ring: VecDeque::new(), ring_bytes: 0 }),
-            tx,
+            state: Mutex::new(HubState {
+                epoch,
+                seq: 0,
+                games: BTreeMap::new(),
+                ring: VecDeque::new(),
+                ring_bytes: 0,
+                tx,
+                catch_up_wait: Duration::ZERO,
+            }),
+            broadcast_capacity,
             ring_capacity,
             ring_max_age,
             ring_max_bytes: usize::MAX,
@@ -225,7 +262,7 @@ impl Hub {
     pub fn save(&self) -> SavedHub {
         let state = self.lock();
         SavedHub {
-            epoch: self.epoch.clone(),
+            epoch: state.epoch.clone(),
             seq: state.seq,
             games: state.games.values().map(|g| g.game.clone()).collect(),
             ring: state
@@ -255,8 +292,8 @@ impl Hub {
         uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
     }
 
-    pub fn epoch(&self) -> &str {
-        &self.epoch
+    pub fn epoch(&self) -> String {
+        self.lock().epoch.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -268,7 +305,7 @@ impl Hub {
     }
 
     pub fn subscriber_count(&self) -> usize {
-        self.tx.receiver_count()
+        self.lock().tx.receiver_count()
     }
 
     /// Stamps, serializes, stores and broadcasts the events of one poll.
@@ -279,33 +316,90 @@ impl Hub {
             return state.seq;
         }
         let ts = now_ms();
+        let first = state.seq + 1;
+        let stamped = events.into_iter().enumerate().map(|(i, e)| stamp(e, first + i as u64, ts)).collect();
+        self.commit(&mut state, stamped, ts)
+    }
+
+    /// Applies events numbered elsewhere (the cluster leader, through the
+    /// stream): they must be of this hub's epoch and continue its seq exactly.
+    pub fn apply(&self, epoch: &str, events: Vec<Sequenced>) -> Result<u64, NotNext> {
+        let mut state = self.lock();
+        let Some(first) = events.first() else { return Ok(state.seq) };
+        let contiguous = events.iter().enumerate().all(|(i, e)| e.seq == first.seq + i as u64);
+        if epoch != state.epoch || first.seq != state.seq + 1 || !contiguous {
+            return Err(NotNext { expected_seq: state.seq + 1, got_seq: first.seq });
+        }
+        Ok(self.commit(&mut state, events, now_ms()))
+    }
+
+    /// Starts over from a known state (cluster mode: another epoch, or a node
+    /// that fell behind the stream's retention): the games as of `seq`, and a
+    /// ring of the events up to `seq` that are still known. Every current
+    /// session ends (its broadcast closes) and its client resumes with `since`,
+    /// by replay when the new ring covers it, else by snapshot: never a gap.
+    pub fn reset(&self, epoch: String, seq: u64, games: Vec<Game>, ring: Vec<Sequenced>) {
+        let mut state = self.lock();
+        state.epoch = epoch;
+        state.seq = seq;
+        state.games.clear();
+        for game in games {
+            let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
+            let routing = Routing::of(&game);
+            state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing, json }));
+        }
+        state.ring.clear();
+        state.ring_bytes = 0;
+        for e in ring.into_iter().filter(|e| e.seq <= seq) {
+            let frame = EventFrame::new(e.seq, e.ts, Routing::of(&e.game), &e.frame);
+            state.ring_bytes += frame.ws.len();
+            state.ring.push_back(Arc::new(frame));
+        }
+        self.trim_ring(&mut state, now_ms());
+        state.tx = broadcast::channel(self.broadcast_capacity.max(1)).0;
+        self.changed.send_replace(seq);
+    }
+
+    /// Cluster mode: a `since` ahead of this hub waits up to `wait` for it.
+    pub fn set_catch_up_wait(&self, wait: Duration) {
+        self.lock().catch_up_wait = wait;
+    }
+
+    /// Waits (up to the catch-up wait) until this hub has reached `since`, when
+    /// `since` is of this epoch and ahead of it; returns at once otherwise.
+    pub async fn catch_up_to(&self, since: &Since) {
+        let (wait, mut seq) = {
+            let state = self.lock();
+            if state.catch_up_wait.is_zero() || since.epoch != state.epoch || since.seq <= state.seq {
+                return;
+            }
+            (state.catch_up_wait, self.changed.subscribe())
+        };
+        let _ = tokio::time::timeout(wait, seq.wait_for(|s| *s >= since.seq)).await;
+    }
+
+    /// Stores, rings and broadcasts events already stamped, in seq order.
+    fn commit(&self, state: &mut HubState, events: Vec<Sequenced>, now: i64) -> u64 {
         let mut frames = Vec::with_capacity(events.len());
-        for event in events {
-            state.seq += 1;
-            let seq = state.seq;
-            let frame = match event {
-                Event::Update { changes, game } => {
-                    let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
-                    let routing = Routing::of(&game);
-                    let bytes = frames::update(seq, ts, &changes, &json);
-                    state.games.insert(game.id.clone(), Arc::new(StoredGame { game, routing: routing.clone(), json }));
-                    EventFrame::new(seq, ts, routing, &bytes)
+        for e in events {
+            state.seq = e.seq;
+            let routing = if e.removed {
+                match state.games.remove(&e.game.id) {
+                    Some(stored) => stored.routing.clone(),
+                    None => Routing::of(&e.game),
                 }
-                Event::Remove { game } => {
-                    let routing = match state.games.remove(&game.id) {
-                        Some(stored) => stored.routing.clone(),
-                        None => Routing::of(&game),
-                    };
-                    EventFrame::new(seq, ts, routing, &frames::remove(seq, ts, &game.id))
-                }
+            } else {
+                let routing = Routing::of(&e.game);
+                state.games.insert(e.game.id.clone(), Arc::new(StoredGame { game: e.game, routing: routing.clone(), json: e.game_json }));
+                routing
             };
-            frames.push(Arc::new(frame));
+            frames.push(Arc::new(EventFrame::new(e.seq, e.ts, routing, &e.frame)));
         }
         for f in &frames {
             state.ring_bytes += f.ws.len();
             state.ring.push_back(f.clone());
         }
-        self.trim_ring(&mut state, ts);
+        self.trim_ring(state, now);
         let (batch_ws, batch) = if frames.len() > 1 {
             frames::framed(&frames::batch(frames.iter().map(|f| &f.bytes[..])))
         } else {
@@ -313,7 +407,7 @@ impl Hub {
         };
         let seq = state.seq;
         // No receivers is not an error: nobody is listening yet.
-        let _ = self.tx.send(Arc::new(Published { events: frames, batch, batch_ws }));
+        let _ = state.tx.send(Arc::new(Published { events: frames, batch, batch_ws }));
         self.changed.send_replace(seq);
         seq
     }
@@ -343,8 +437,8 @@ impl Hub {
     /// event after the seq that hello announces.
     pub fn connect(&self, heartbeat_s: u64) -> (Bytes, u64, broadcast::Receiver<Arc<Published>>) {
         let state = self.lock();
-        let rx = self.tx.subscribe();
-        (frames::hello(&self.epoch, state.seq, heartbeat_s), state.seq, rx)
+        let rx = state.tx.subscribe();
+        (frames::hello(&state.epoch, state.seq, heartbeat_s), state.seq, rx)
     }
 
     /// Adds `topics` to a subscription and returns what the client must get to be
@@ -356,7 +450,7 @@ impl Hub {
         let ts = now_ms();
         self.trim_ring(&mut state, ts);
         if let Some(since) = since {
-            if let Some(missed) = self.missed_since(&state, since) {
+            if let Some(missed) = Self::missed_since(&state, since) {
                 let mut temp = Subscription::default();
                 temp.add(topics, since.seq);
                 let wanted: Vec<&[u8]> =
@@ -383,8 +477,8 @@ impl Hub {
     }
 
     /// The ring entries after `since`, if the ring still holds all of them.
-    fn missed_since<'a>(&self, state: &'a HubState, since: &Since) -> Option<Vec<&'a Arc<EventFrame>>> {
-        if since.epoch != self.epoch || since.seq > state.seq {
+    fn missed_since<'a>(state: &'a HubState, since: &Since) -> Option<Vec<&'a Arc<EventFrame>>> {
+        if since.epoch != state.epoch || since.seq > state.seq {
             return None;
         }
         if since.seq == state.seq {
@@ -407,12 +501,27 @@ impl Hub {
     pub fn games_document(&self, topics: &[Topic]) -> (u64, Bytes) {
         let state = self.lock();
         let games = state.games.values().filter(|g| topics.iter().any(|t| t.matches(&g.routing))).map(|g| &g.json[..]);
-        (state.seq, frames::games_document(&self.epoch, state.seq, games))
+        (state.seq, frames::games_document(&state.epoch, state.seq, games))
     }
 
     /// Every known game (for status pages and state files).
     pub fn games(&self) -> Vec<Arc<StoredGame>> {
         self.lock().games.values().cloned().collect()
+    }
+}
+
+/// A diff's event, numbered and serialized once.
+pub fn stamp(event: Event, seq: u64, ts: i64) -> Sequenced {
+    match event {
+        Event::Update { changes, game } => {
+            let game_json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
+            let frame = frames::update(seq, ts, &changes, &game_json);
+            Sequenced { seq, ts, frame, game, game_json, removed: false }
+        }
+        Event::Remove { game } => {
+            let frame = frames::remove(seq, ts, &game.id);
+            Sequenced { seq, ts, frame, game, game_json: Bytes::new(), removed: true }
+        }
     }
 }
 
@@ -565,6 +674,55 @@ mod tests {
         let replay = json(&replay);
         assert_eq!(events_seqs(&replay), vec![2, 3], "the nfl add and its removal, from the saved ring");
         assert_eq!(restored.publish(vec![update(game("1", "nba", 5))]), 4);
+    }
+
+    #[test]
+    fn applied_events_must_continue_the_history_exactly() {
+        let leader = hub();
+        leader.publish(vec![update(game("1", "nba", 1))]);
+        let follower = hub();
+        let (_, _, mut rx) = follower.connect(20);
+        let e1 = stamp(update(game("1", "nba", 1)), 1, 10);
+        let e3 = stamp(update(game("1", "nba", 3)), 3, 30);
+        assert_eq!(follower.apply("other", vec![e1.clone()]), Err(NotNext { expected_seq: 1, got_seq: 1 }), "another epoch");
+        assert_eq!(follower.apply("ep", vec![e3.clone()]), Err(NotNext { expected_seq: 1, got_seq: 3 }), "a gap");
+        assert_eq!(follower.apply("ep", vec![e1.clone()]), Ok(1));
+        assert_eq!(follower.apply("ep", vec![e1]), Err(NotNext { expected_seq: 2, got_seq: 1 }), "a duplicate");
+        let p = rx.try_recv().unwrap();
+        assert_eq!(p.events[0].bytes, stamp(update(game("1", "nba", 1)), 1, 10).frame, "the frame as given");
+        assert_eq!(follower.games()[0].game.home.score, Some(1));
+    }
+
+    #[test]
+    fn a_reset_ends_sessions_and_starts_the_new_history() {
+        let h = hub();
+        h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nba", 1))]);
+        let (_, _, mut rx) = h.connect(20);
+        let ring = vec![stamp(update(game("3", "nfl", 7)), 5, now_ms())];
+        h.reset("ep2".into(), 5, vec![game("3", "nfl", 7)], ring);
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)), "old sessions end");
+        assert_eq!((h.epoch(), h.seq(), h.games().len()), ("ep2".to_string(), 5, 1));
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep2".into(), seq: 4 };
+        let Catchup::Replay(Some(replay)) = h.subscribe(&mut sub, &topics(&["all"]), Some(&since)) else { panic!() };
+        assert_eq!(events_seqs(&json(&replay)), vec![5]);
+        let since = Since { epoch: "ep".into(), seq: 2 };
+        assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)), "the old epoch gets a snapshot");
+    }
+
+    #[tokio::test]
+    async fn a_since_ahead_waits_for_the_hub_only_in_cluster_mode() {
+        let h = Arc::new(hub());
+        let ahead = Since { epoch: "ep".into(), seq: 1 };
+        h.catch_up_to(&ahead).await; // zero wait: returns at once
+        h.set_catch_up_wait(Duration::from_secs(30));
+        let waiter = tokio::spawn({
+            let h = h.clone();
+            async move { h.catch_up_to(&Since { epoch: "ep".into(), seq: 1 }).await }
+        });
+        tokio::task::yield_now().await;
+        h.publish(vec![update(game("1", "nba", 1))]);
+        tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("returns once caught up").unwrap();
     }
 
     fn events_seqs(frame: &Value) -> Vec<u64> {

@@ -49,6 +49,8 @@ pub struct ServerContext {
     pub gate: Arc<guards::ConnectionGate>,
     /// Turns true when the server is shutting down: sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// Cluster mode: this node's role, the leader and the lag, for `/status`.
+    pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
 }
 
 /// What `/readyz` reports.

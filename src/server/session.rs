@@ -286,6 +286,9 @@ impl Session {
     }
 
     async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<Since>) -> Result<(), End> {
+        if let Some(since) = &since {
+            self.hub.catch_up_to(since).await;
+        }
         let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
         self.count_topics();
         match catchup {

@@ -251,6 +251,9 @@ impl Session {
         let retry = Duration::from_millis(rand::random_range(1000..5000));
         let len = hello.len();
         self.send(Event::new(None, Some(retry), hello), len).await?;
+        if let Some(since) = &since {
+            self.hub.catch_up_to(since).await;
+        }
         let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
         for t in self.sub.topics() {
             metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).increment(1.0);

@@ -27,7 +27,7 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background
         version = env!("CARGO_PKG_VERSION"),
         clients = ctx.hub.subscriber_count(),
         games = games.len(),
-        epoch = escape(ctx.hub.epoch()),
+        epoch = escape(&ctx.hub.epoch()),
         seq = ctx.hub.seq(),
     );
     for f in &feeds {
@@ -68,7 +68,22 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background
             escape(g.updated.as_deref().unwrap_or("")),
         );
     }
-    html.push_str("</table><p>Metrics: <a href=\"/metrics\">/metrics</a> · feed health as JSON: <a href=\"/api/v1/feeds\">/api/v1/feeds</a></p></body></html>");
+    html.push_str("</table>");
+    if let Some(cluster) = &ctx.cluster {
+        let s = cluster.get();
+        let _ = write!(
+            html,
+            "<h2>Cluster</h2><p>node <code>{node}</code> · role <b>{role}</b> · leader <code>{leader}</code> · Redis {redis} · lag {lag} events ({lag_ms} ms){mismatch}</p>",
+            node = escape(&cluster.node_id),
+            role = if s.leader { "leader" } else { "follower" },
+            leader = escape(s.leader_id.as_deref().unwrap_or("none")),
+            redis = if s.redis_up { "<span class=ok>up</span>" } else { "<span class=bad>unreachable</span>" },
+            lag = s.lag_events,
+            lag_ms = s.lag_ms,
+            mismatch = if s.config_mismatch { " · <span class=bad>feed configuration differs from the leader's</span>" } else { "" },
+        );
+    }
+    html.push_str("<p>Metrics: <a href=\"/metrics\">/metrics</a> · feed health as JSON: <a href=\"/api/v1/feeds\">/api/v1/feeds</a></p></body></html>");
     Response::builder()
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-cache")

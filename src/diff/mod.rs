@@ -6,6 +6,8 @@
 //! only after it has been missing from several polls in a row, and a scoreboard
 //! that suddenly comes back empty is not believed until it stays empty.
 
+mod feeds;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 use crate::model::{Game, Team};
 use crate::telemetry;
+pub use feeds::FeedDiffs;
 
 /// What about a game changed. The names are the wire vocabulary of `changes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
