@@ -4,6 +4,7 @@
 //! `_total` on counters, and no high-cardinality labels (no client or game ids;
 //! feed ids and topic kinds only).
 
+use std::sync::atomic::AtomicI64;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -33,6 +34,11 @@ pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
 pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
+
+/// Clients connected now, by transport, for the status page to read (the
+/// metrics recorder is write-only). Updated beside [`CONNECTIONS_OPEN`].
+pub static WS_CLIENTS: AtomicI64 = AtomicI64::new(0);
+pub static SSE_CLIENTS: AtomicI64 = AtomicI64::new(0);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

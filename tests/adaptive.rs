@@ -88,8 +88,8 @@ async fn only_finished_games_poll_at_the_idle_rate() {
     assert_eq!(polls(&service, "finals", "idle").await, 0);
     let h = health(&service, "finals").await;
     assert!(h["mode_since"].is_string() && h["stale"] == false, "{h}");
-    let status = reqwest::get(service.admin("/status")).await.unwrap().text().await.unwrap();
-    assert!(status.contains("<td>idle</td>"), "the status page shows the mode");
+    let status: serde_json::Value = reqwest::get(service.admin("/status?format=json")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["feeds"][0]["mode"], "idle", "the status page shows the mode: {status}");
     service.running.stop().await;
 }
 

@@ -88,9 +88,9 @@ async fn metrics_readiness_and_status_page() {
 
     // Metrics and status are on the admin listener only.
     assert_eq!(get_text(&service.http("/metrics")).await.0, 404);
-    let (status, page) = get_text(&service.admin("/status")).await;
+    let (status, page) = get_text(&service.admin("/status?format=json")).await;
     assert_eq!(status, 200);
-    assert!(page.contains("metrics-feed") && page.contains("127.0.0.1") && page.contains("ready"), "{page}");
+    assert!(page.contains("metrics-feed") && page.contains("127.0.0.1") && page.contains("\"ready\":true"), "{page}");
     service.running.stop().await;
 }
 

@@ -1,6 +1,6 @@
 //! Each feed's health record: what operators look at when a ticker goes quiet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,6 +29,13 @@ pub struct FeedHealth {
     pub mode_since: Option<DateTime<Utc>>,
     /// No success for `stale_after_missed_polls` nominal intervals.
     pub stale: bool,
+    /// When the schedule (or the backoff after a failure) polls the feed next,
+    /// as far as the poller knows (a cron schedule: its nominal interval).
+    pub next_poll: Option<DateTime<Utc>>,
+    /// The polls of the last hour, oldest first, at most [`HISTORY_MAX`]: the
+    /// status page's latency and failure charts. Not in `/api/v1/feeds`.
+    #[serde(skip)]
+    pub history: VecDeque<PollSample>,
     #[serde(skip)]
     pub started: DateTime<Utc>,
     #[serde(skip)]
@@ -52,9 +59,21 @@ impl FeedHealth {
             mode: "fixed",
             mode_since: None,
             stale: false,
+            next_poll: None,
+            history: VecDeque::new(),
             started: Utc::now(),
             stale_after,
         }
+    }
+
+    /// Adds one poll to the history, dropping what is older than an hour or
+    /// beyond [`HISTORY_MAX`] samples.
+    pub fn record_poll(&mut self, sample: PollSample) {
+        let horizon = sample.at - chrono::Duration::from_std(HISTORY_SPAN).expect("an hour fits");
+        while self.history.front().is_some_and(|s| s.at < horizon) || self.history.len() >= HISTORY_MAX {
+            self.history.pop_front();
+        }
+        self.history.push_back(sample);
     }
 
     /// Recomputes `stale` as of `now`.
@@ -63,6 +82,22 @@ impl FeedHealth {
         let age = (now - since).to_std().unwrap_or(Duration::ZERO);
         self.stale = age > self.stale_after;
     }
+}
+
+/// How far back a feed's poll history reaches.
+pub const HISTORY_SPAN: Duration = Duration::from_secs(3600);
+/// The most polls a history keeps: one an hour at a 1 s schedule would be 3,600;
+/// a bound that keeps each record small whatever the schedule.
+pub const HISTORY_MAX: usize = 720;
+
+/// One poll, as the status page charts it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PollSample {
+    pub at: DateTime<Utc>,
+    /// How long the poll took, in milliseconds.
+    pub ms: u32,
+    /// False when the poll failed (any error outcome).
+    pub ok: bool,
 }
 
 /// All feeds' health, shared between the pollers (writers) and the server (reader).
@@ -99,5 +134,24 @@ impl HealthBoard {
                 h
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_keeps_the_last_hour_and_at_most_its_cap() {
+        let mut h = FeedHealth::new("f", "http://127.0.0.1/", Duration::from_secs(60));
+        let t0 = Utc::now();
+        for i in 0..(HISTORY_MAX as i64 + 50) {
+            h.record_poll(PollSample { at: t0 + chrono::Duration::seconds(i), ms: i as u32, ok: true });
+        }
+        assert_eq!(h.history.len(), HISTORY_MAX);
+        assert_eq!(h.history.back().map(|s| s.ms), Some(HISTORY_MAX as u32 + 49));
+        // A poll two hours later leaves only itself.
+        h.record_poll(PollSample { at: t0 + chrono::Duration::hours(2), ms: 1, ok: false });
+        assert_eq!(h.history.len(), 1);
     }
 }

@@ -27,7 +27,7 @@ use crate::model::Game;
 use crate::telemetry;
 use crate::untrusted::Untrusted;
 use fetch::{Fetched, Validators};
-pub use health::{FeedHealth, HealthBoard};
+pub use health::{FeedHealth, HealthBoard, PollSample};
 use mode::{Outlook, PollMode};
 
 /// A good poll, on its way to the diff.
@@ -144,6 +144,7 @@ impl Poller {
         metrics::counter!(telemetry::POLLS, "feed" => self.feed.id.clone(), "outcome" => label, "mode" => mode.as_str()).increment(1);
         metrics::histogram!(telemetry::POLL_DURATION, "feed" => self.feed.id.clone()).record(elapsed.as_secs_f64());
         let now = chrono::Utc::now();
+        let sample = PollSample { at: now, ms: elapsed.as_millis().min(u32::MAX as u128) as u32, ok: outcome.is_ok() };
         match outcome {
             Ok(label) => {
                 state.failures = 0;
@@ -155,6 +156,7 @@ impl Poller {
                     h.last_success = Some(now);
                     h.consecutive_failures = 0;
                     h.last_outcome = Some(label.into());
+                    h.record_poll(sample);
                 });
             }
             Err(error) => {
@@ -177,11 +179,19 @@ impl Poller {
                     h.last_error_at = Some(now);
                     h.consecutive_failures = failures;
                     h.last_outcome = Some(label.into());
+                    h.record_poll(sample);
                 });
             }
         }
         // What this poll read may change the schedule from the next tick on.
-        self.switch_mode(&mut state);
+        let mode = self.switch_mode(&mut state);
+        let schedule = match (mode, &self.feed.schedule_idle) {
+            (PollMode::Idle, Some(idle)) => idle,
+            _ => &self.feed.schedule,
+        };
+        let scheduled = now + chrono::Duration::from_std(schedule.nominal()).unwrap_or(chrono::Duration::days(1));
+        let backoff = state.not_before.map(|t| now + chrono::Duration::from_std(t.saturating_duration_since(Instant::now())).unwrap_or(chrono::Duration::days(1)));
+        self.health.update(&self.feed.id, |h| h.next_poll = Some(backoff.map_or(scheduled, |b| b.max(scheduled))));
     }
 
     /// The mode the feed is in now, from the last good poll's outlook and the

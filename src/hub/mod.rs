@@ -7,6 +7,7 @@
 //! held, so "take a snapshot" and "start listening" can be done atomically: a
 //! client never misses an event between its snapshot and its first update.
 
+pub mod activity;
 pub mod frames;
 pub mod topics;
 
@@ -164,6 +165,8 @@ struct HubState {
     ring: VecDeque<Arc<EventFrame>>,
     /// Bytes held by `ring` (its frames' `ws` buffers).
     ring_bytes: usize,
+    /// Events committed per minute, for the status page.
+    rate: activity::EventRate,
     /// Replaced by [`Hub::reset`]: dropping the old sender ends every session
     /// of the old history, and their clients resume from their `since`.
     tx: broadcast::Sender<Arc<Published>>,
@@ -222,6 +225,7 @@ impl Hub {
                 games: BTreeMap::new(),
                 ring: VecDeque::new(),
                 ring_bytes: 0,
+                rate: activity::EventRate::default(),
                 tx,
                 catch_up_wait: Duration::ZERO,
             }),
@@ -302,6 +306,23 @@ impl Hub {
 
     pub fn seq(&self) -> u64 {
         self.lock().seq
+    }
+
+    /// Events per minute and the replay ring's span, as of now.
+    pub fn activity(&self) -> activity::Activity {
+        let state = self.lock();
+        let (oldest, newest) = (state.ring.front(), state.ring.back());
+        activity::Activity {
+            ring: activity::RingSpan {
+                events: state.ring.len(),
+                bytes: state.ring_bytes,
+                oldest_seq: oldest.map(|f| f.seq),
+                oldest_ts: oldest.map(|f| f.ts),
+                newest_seq: newest.map(|f| f.seq),
+                newest_ts: newest.map(|f| f.ts),
+            },
+            events_per_minute: state.rate.per_minute(now_ms()),
+        }
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -400,6 +421,7 @@ impl Hub {
             state.ring.push_back(f.clone());
         }
         self.trim_ring(state, now);
+        state.rate.add(now, frames.len() as u64);
         let (batch_ws, batch) = if frames.len() > 1 {
             frames::framed(&frames::batch(frames.iter().map(|f| &f.bytes[..])))
         } else {

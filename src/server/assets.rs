@@ -159,4 +159,14 @@ mod tests {
         }
         assert!(find_immutable("ticker.0000000000000000.js").is_none());
     }
+
+    /// web/ticker.js loads web/ticker-fallback.js by its content-addressed name and pins it with
+    /// its SHA-384 (web/src/build.mjs bakes both in): they must be this binary's.
+    #[test]
+    fn the_widget_pins_the_fallback_this_binary_serves() {
+        let (main, fallback) = (find("ticker.js").unwrap(), find("ticker-fallback.js").unwrap());
+        let main = std::str::from_utf8(main.body).unwrap();
+        assert!(main.contains(&format!("\"{}\"", fallback.immutable_path().trim_start_matches('/'))), "the fallback's name");
+        assert!(main.contains(&format!("\"{}\"", fallback.integrity)), "the fallback's integrity");
+    }
 }

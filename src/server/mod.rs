@@ -143,6 +143,8 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
                 "/" => ("index.html", "no-cache"),
                 "/embed" => ("embed.html", "no-cache"),
                 "/diagnostics" => ("diagnostics.html", "no-cache"),
+                // The status page is the admin listener's (`/status`), not a public file.
+                "/status.html" => return Err(warp::reject::not_found()),
                 "/ticker.js" => ("ticker.js", "public, max-age=300"),
                 // The major version: compatible changes only, so a day is safe.
                 "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
@@ -201,9 +203,8 @@ pub fn admin_routes(ctx: &ServerContext) -> Routes {
             .body(bytes::Bytes::from(telemetry::render()))
             .expect("valid response")
     });
-    let status = warp::path!("status").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| status::page(&ctx));
     let feeds = warp::path!("api" / "v1" / "feeds").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| api::feeds(&ctx.health));
-    metrics.or(status).unify().or(feeds).unify().map(warp::Reply::into_response).or(health_routes(ctx)).unify().boxed()
+    metrics.or(feeds).unify().map(warp::Reply::into_response).or(status::routes(ctx)).unify().or(health_routes(ctx)).unify().boxed()
 }
 
 /// Adds the fallbacks every listener shares: 404, 405, 400 as JSON errors.

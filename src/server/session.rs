@@ -80,11 +80,13 @@ const RATE_PER_SEC: f64 = 2.0;
 pub async fn run(socket: Socket, hub: Arc<Hub>, limits: Limits, shutdown: watch::Receiver<bool>, url_topics: Vec<Topic>) {
     metrics::counter!(telemetry::CONNECTIONS).increment(1);
     metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
+    telemetry::WS_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut session = Session::new(socket, hub, limits);
     let end = session.serve(url_topics, shutdown).await;
     session.sub = Subscription::default();
     session.count_topics();
     metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
+    telemetry::WS_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     let reason = match end {
         End::Silent => Some("silent"),
         End::TooSlow => Some("slow"),

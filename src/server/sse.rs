@@ -120,13 +120,26 @@ fn respond(
     let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
-    let mut response = warp::reply::stream(Outbox { events: rx, pending: Vec::new(), demand, drained, handed_at: None }).into_response();
+    let outbox = Outbox { events: rx, pending: Vec::new(), demand, drained, handed_at: None };
+    let mut response = stream_response(outbox);
+    // Widgets on news sites read the stream from another origin.
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+/// A `text/event-stream` response whose events are what `rx` hands over, one
+/// at a time (`/status/events` on the admin listener; `/sse` also paces its
+/// session by the connection, see [`Outbox`]).
+pub(super) fn event_stream(rx: mpsc::Receiver<Event>) -> warp::reply::Response {
+    stream_response(Outbox { events: rx, pending: Vec::new(), demand: Arc::default(), drained: None, handed_at: None })
+}
+
+fn stream_response(outbox: Outbox) -> warp::reply::Response {
+    let mut response = warp::reply::stream(outbox).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    // Widgets on news sites read the stream from another origin.
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }
 
@@ -155,13 +168,13 @@ pub fn last_seq_in(frame: &[u8]) -> Option<u64> {
 /// comment), then `data`, the frame's JSON (the hub's bytes, one line), then
 /// the blank line that ends the event.
 #[derive(Debug)]
-struct Event {
+pub(super) struct Event {
     head: Bytes,
     data: Bytes,
 }
 
 impl Event {
-    fn new(id: Option<String>, retry: Option<Duration>, data: Bytes) -> Event {
+    pub(super) fn new(id: Option<String>, retry: Option<Duration>, data: Bytes) -> Event {
         let mut head = String::new();
         if let Some(id) = id {
             head.push_str(&format!("id:{id}\n"));
@@ -173,7 +186,7 @@ impl Event {
         Event { head: Bytes::from(head), data }
     }
 
-    fn comment(text: &'static str) -> Event {
+    pub(super) fn comment(text: &'static str) -> Event {
         Event { head: Bytes::from_static(b":"), data: Bytes::from_static(text.as_bytes()) }
     }
 }
@@ -255,11 +268,13 @@ impl Session {
     async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
         CONNECTIONS.increment(1);
         OPEN.increment(1.0);
+        telemetry::SSE_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let end = self.serve(topics, since, shutdown).await;
         for t in self.sub.topics() {
             metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).decrement(1.0);
         }
         OPEN.decrement(1.0);
+        telemetry::SSE_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match end {
             End::TooSlow => {
                 tracing::info!("SSE client did not read for {:?}; closing its connection", self.limits.send_timeout);

@@ -36,8 +36,25 @@ const homeScore = (page, score, timeout) => page.waitForFunction(([id, score]) =
     if (li.dataset.id === id) return li.querySelector('.home .sc').textContent === String(score);
   }
 }, [LIVE_ID, score], { timeout, polling: 50 });
-/** The JSON objects of the `data:` lines in what the service answered on one /sse request. */
-const sseData = entry => [...entry.answer.matchAll(/^data:(.*)$/mg)].map(m => JSON.parse(m[1]));
+/** The JSON objects of the `data:` lines in what the service answered on one /sse request, as far
+ *  as complete events have arrived. The answer is raw HTTP: the body is chunked, and the service
+ *  writes an event as several chunks (its head, the shared frame, the blank line), so the chunk
+ *  framing is taken off before the events are read. */
+function sseData(entry) {
+  const raw = entry.answer, headEnd = raw.indexOf('\r\n\r\n');
+  let body = raw.slice(headEnd + 4);
+  if (/^transfer-encoding: *chunked/im.test(raw.slice(0, headEnd))) {
+    const bytes = Buffer.from(body), plain = []; // chunk sizes count bytes
+    for (let at = 0; ;) {
+      const lineEnd = bytes.indexOf('\r\n', at), size = parseInt(bytes.subarray(at, lineEnd).toString(), 16);
+      if (lineEnd < 0 || !(size > 0) || bytes.length < lineEnd + 2 + size) break; // the last, or not all here yet
+      plain.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
+      at = lineEnd + 4 + size;
+    }
+    body = Buffer.concat(plain).toString();
+  }
+  return body.split('\n\n').slice(0, -1).flatMap(event => [...event.matchAll(/^data:(.*)$/mg)].map(m => JSON.parse(m[1])));
+}
 // Failures the tests cause on purpose: refused upgrades and cut event streams.
 const expected = p => /WebSocket connection to .* failed|EventSource|ERR_EMPTY_RESPONSE|ERR_CONNECTION_(RESET|CLOSED)|net::ERR_INCOMPLETE_CHUNKED_ENCODING/.test(p);
 
@@ -212,6 +229,45 @@ test('the diagnostics page reaches its verdicts against a healthy server, and co
     assert.deepEqual(page.problems, []);
   } finally {
     await context.close();
+  }
+});
+
+// ticker.js pins ticker-fallback.js by its SHA-384 (web/README.md, "Two files"). Here a tampering
+// cache in front of the service (Playwright's request interception, on the real response) adds a
+// statement to it: the browser must refuse to run it, and the widget must stay on its retry loop,
+// saying so through ticker:status, rather than go live on a file it did not pin.
+test('a tampered fallback file is refused by the browser, and the widget keeps retrying without it', async () => {
+  const proxy = await startProxy(service.port, { refuse: true });
+  const context = await browser.newContext({ viewport: { width: 1000, height: 400 } });
+  await context.addInitScript(() => {
+    window.statuses = [];
+    document.addEventListener('ticker:status', e => window.statuses.push(e.detail));
+  });
+  const asked = [];
+  await context.route(/\/ticker-fallback\.[0-9a-f]{16}\.js$/, async route => {
+    asked.push(route.request().url());
+    const real = await route.fetch();
+    const body = 'window.tampered = 1;' + await real.text(); // a file that runs at all says so
+    await route.fulfill({ status: 200, headers: { 'content-type': 'text/javascript', 'access-control-allow-origin': '*' }, body });
+  });
+  const page = await open(context, upstream.page(proxy.port,
+    `<score-ticker id="t" src="${proxy.ws}" mode="strip"><a href="https://example.com/scores">Live scores</a></score-ticker>`));
+  try {
+    // Asked for after WebSocket failed, refused, then asked for again: the retry loop goes on.
+    for (let i = 0; i < 300 && asked.length < 2; i++) await new Promise(r => setTimeout(r, 100));
+    assert.ok(asked.length >= 2, `the fallback was asked for again after the refusal (${asked.length})`);
+    assert.match(asked[0], new RegExp(`^${proxy.url}/ticker-fallback\\.[0-9a-f]{16}\\.js$`), 'next to ticker.js (here loaded through the proxy), content-addressed');
+    assert.ok(page.problems.some(p => /integrity/i.test(p) && /ticker-fallback/.test(p)), `the browser reports the integrity failure: ${page.problems}`);
+    assert.equal(await page.evaluate(() => window.tampered), undefined, 'the tampered file never ran');
+    assert.equal(proxy.log.filter(e => /^GET \/(sse|api\/v1\/games)/.test(e.line)).length, 0, 'no SSE, no polling');
+    const statuses = await page.evaluate(() => window.statuses);
+    assert.ok(statuses.length && statuses.every(s => s.status !== 'live' && s.transport === 'websocket'), JSON.stringify(statuses));
+    assert.ok(statuses.some(s => s.status === 'reconnecting'), 'ticker:status said reconnecting');
+    await page.locator('#t [part~=status]').getByText(/Reconnecting|Offline/).waitFor();
+    assert.ok(proxy.log.filter(e => e.upgrade).length >= 3, 'WebSocket is tried again between the refusals');
+  } finally {
+    await context.close();
+    await proxy.close();
   }
 });
 

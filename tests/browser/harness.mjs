@@ -94,15 +94,18 @@ export function setFinal(doc, i) {
 /** The real service, as an operator runs it: `scoreticker serve --config <file>`. `feeds`: the
  *  espn feeds it polls, [{ id, path, league, sport }] (path on the upstream); by default one, the
  *  NBA scoreboard at /scoreboard. */
-export async function startService({ upstream, port, dir, feeds }) {
+export async function startService({ upstream, port, adminPort, dir, feeds }) {
   if (!fs.existsSync(BIN)) throw new Error(`no scoreticker binary at ${BIN}: run cargo build (or set SCORETICKER_BIN)`);
   dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'scoreticker-browser-'));
   port ??= await freePort();
+  adminPort ??= await freePort();
   fs.mkdirSync(path.join(dir, 'feeds.d'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'scoreticker.toml'),
     `listen = "127.0.0.1:${port}"\nfeeds_dir = "feeds.d"\nstate_dir = "${path.join(dir, 'state')}"\n\n` +
     // A short heartbeat, so that the widget's watchdog (heartbeat + 10 s) can be tested in seconds.
-    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n`);
+    `[limits]\nheartbeat = "${HEARTBEAT_S}s"\n\n` +
+    // The admin listener on a free port of its own: its default (9090) is shared by every service.
+    `[admin]\nlisten = "127.0.0.1:${adminPort}"\n`);
   feeds ??= [{ id: FEED, path: '/scoreboard', league: 'nba', sport: 'basketball' }];
   for (const f of feeds) {
     fs.writeFileSync(path.join(dir, `feeds.d/${f.id}.toml`),
@@ -113,7 +116,7 @@ export async function startService({ upstream, port, dir, feeds }) {
   proc.stdout.pipe(log, { end: false });
   proc.stderr.pipe(log, { end: false });
   const exited = new Promise(r => proc.once('exit', (code, signal) => r({ code, signal })));
-  const svc = { proc, port, dir, url: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, exited };
+  const svc = { proc, port, adminPort, dir, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}`, ws: `ws://127.0.0.1:${port}/ws`, exited };
   const deadline = Date.now() + 20e3;
   for (;;) {
     if (proc.exitCode != null) throw new Error(`scoreticker exited with ${proc.exitCode}; see ${path.join(ARTIFACTS, 'service.log')}`);
@@ -142,11 +145,13 @@ export async function startService({ upstream, port, dir, feeds }) {
  *  headers (Connection, Upgrade) are not forwarded, so an upgrade reaches the service as a plain GET
  *  and is answered 426, and the browser's WebSocket fails. That is a real failure path end to end
  *  (the browser, the proxy's HTTP, the service's refusal), with no test-only switch in the service.
- *  Each connection carries one request (Connection: close), so every request passes through here.
- *  It records each request head and what the service answered (`log`), and can `hold` new
- *  connections (as a network outage would) and `cut` the open ones. */
-export async function startProxy(target, { refuse = true } = {}) {
-  const px = { refuse, hold: false, upgrades: 0, log: [], open: new Set(), held: [] };
+ *  With `refuseSse` on as well it answers `GET /sse` itself with 403, as a proxy whose policy
+ *  forbids event streams: only plain requests (the snapshot API, which the poll transport uses)
+ *  get through. Each connection carries one request (Connection: close), so every request passes
+ *  through here. It records each request head and what the service answered (`log`), and can
+ *  `hold` new connections (as a network outage would) and `cut` the open ones. */
+export async function startProxy(target, { refuse = true, refuseSse = false } = {}) {
+  const px = { refuse, refuseSse, hold: false, upgrades: 0, log: [], open: new Set(), held: [] };
   const server = net.createServer(client => {
     let head = Buffer.alloc(0);
     const onData = chunk => {
@@ -161,6 +166,13 @@ export async function startProxy(target, { refuse = true } = {}) {
       if (!upgrade || px.refuse) lines = [...lines.filter(l => !/^(connection|upgrade|keep-alive):/i.test(l)), 'Connection: close'];
       const entry = { line: lines[0], headers: lines.slice(1), upgrade, refused: upgrade && px.refuse, answer: '' };
       px.log.push(entry);
+      if (px.refuseSse && /^GET \/sse[?\s]/.test(lines[0])) {
+        entry.refused = true;
+        // (With CORS allowed, so that what the page sees is the refusal itself.)
+        entry.answer = 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 22\r\n' +
+          'access-control-allow-origin: *\r\nconnection: close\r\n\r\nevent streams blocked\n';
+        return client.end(entry.answer);
+      }
       const go = () => {
         const up = net.connect(target, '127.0.0.1', () => {
           up.write(lines.join('\r\n') + '\r\n\r\n');

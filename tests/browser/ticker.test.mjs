@@ -75,10 +75,30 @@ test('the service serves the widget as written, within 8 KB gzip, on both URLs',
   assert.ok(gz <= 8192, `ticker.js is ${gz} bytes gzipped, over the 8 KB budget`);
 });
 
-test('web/ticker.js is the build of web/src (rebuilt with the pinned esbuild, byte for byte)', () => {
-  // build.mjs --check builds in memory and exits non-zero, naming the fix, when the committed file differs.
+test('web/ticker.js and web/ticker-fallback.js are the build of web/src (rebuilt with the pinned esbuild, byte for byte)', () => {
+  // build.mjs --check builds both in memory and exits non-zero, naming the fix, when a committed file differs.
   const out = execFileSync('node', [path.join(ROOT, 'web/src/build.mjs'), '--check'], { encoding: 'utf8' });
-  assert.match(out, /is the build of web\/src/);
+  assert.match(out, /web\/ticker\.js and web\/ticker-fallback\.js are the build of web\/src/);
+});
+
+// web/README.md, "Two files": the SSE and poll transports are a second file, loaded only when
+// WebSocket fails (or transport="poll"), pinned by the name and SHA-384 baked into ticker.js.
+test('the fallback file is within 3 KB gzip, pinned by ticker.js, and served content-addressed like it', async () => {
+  const fallback = fs.readFileSync(path.join(ROOT, 'web/ticker-fallback.js'));
+  const gz = execFileSync('gzip', ['-9', '-c', path.join(ROOT, 'web/ticker-fallback.js')]).length;
+  console.log(`# ticker-fallback.js: ${fallback.length} bytes, ${gz} bytes gzip -9`);
+  assert.ok(gz <= 3072, `ticker-fallback.js is ${gz} bytes gzipped, over its 3 KB budget`);
+  const digest = (await import('node:crypto')).createHash('sha384').update(fallback);
+  const name = `ticker-fallback.${digest.copy().digest('hex').slice(0, 16)}.js`, sri = 'sha384-' + digest.digest('base64');
+  const main = fs.readFileSync(path.join(ROOT, 'web/ticker.js'), 'utf8');
+  assert.ok(main.includes(`"${name}"`), `ticker.js loads ${name}`);
+  assert.ok(main.includes(`"${sri}"`), 'ticker.js pins it with its SHA-384');
+  const r = await fetch(`${service.url}/${name}`, { headers: { 'accept-encoding': 'br' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(r.headers.get('access-control-allow-origin'), '*', 'CORS: ticker.js loads it with crossorigin');
+  assert.equal(r.headers.get('content-encoding'), 'br');
+  assert.ok(Buffer.from(await r.arrayBuffer()).equals(fallback), `/${name} serves this fallback: the binary is stale, rebuild it (cargo build)`);
 });
 
 // CONVENTIONS.md: publishers pin the widget with Subresource Integrity. A cross-origin script with

@@ -304,8 +304,9 @@ impl Node {
         wait_until(&format!("{} ready", self.name), || async { self.ready().await }).await;
     }
 
-    pub async fn status_page(&self) -> String {
-        reqwest::get(format!("http://{}/status", self.admin)).await.unwrap().text().await.unwrap()
+    /// The status page's document (`/status?format=json`).
+    pub async fn status_page(&self) -> Value {
+        reqwest::get(format!("http://{}/status?format=json", self.admin)).await.unwrap().json().await.unwrap()
     }
 
     /// `GET /api/v1/games`.

@@ -1,12 +1,13 @@
 // One connection per `src`, shared by every widget on the page that uses it (web/README.md,
-// Connection): WebSocket first, Server-Sent Events when WebSocket keeps failing, with resume
-// (`since` / `lastEventId`), a heartbeat watchdog and backoff with full jitter.
+// Connection): WebSocket first, Server-Sent Events when WebSocket keeps failing, polling the
+// snapshot document when both do (or when asked to), with resume (`since` / `lastEventId`), a
+// heartbeat watchdog and backoff with full jitter.
 //
 // A widget joins with a *listener*, not itself, so that nothing of the element's internals is
 // reachable from the page: { topics: string[], onStatus(), onGames(events|null), onTopicsChanged() }.
 import { topicMatches, anyTopicMatches } from './topics.js';
+import { MAX_BACKOFF_MS } from './shared.js';
 
-const MAX_BACKOFF_MS = 20e3;
 /** A socket that closes this soon after opening counts as a failure of WebSocket itself (a proxy
  *  that cuts upgraded connections), towards the SSE fallback. */
 const QUICK_CLOSE_MS = 10e3;
@@ -19,10 +20,23 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 const connections = new Map();
 
-/** The shared connection for `src`, created on first use. */
-export function connectionFor(src) {
-  if (!connections.has(src)) connections.set(src, new Connection(src));
-  return connections.get(src);
+// The fallback transports (SSE, polling) are a second file, ticker-fallback.js, loaded next to this
+// one when first needed. FALLBACK_FILE (its content-addressed name, as the server serves it) and
+// FALLBACK_INTEGRITY (its `sha384-…`) are baked in by build.mjs, so this file pins that one: a
+// file that is not it fires `error` and never runs. The file that runs hands its transports to
+// `fallbackLoaded` on the <script> element that loaded it (see fallback.js), so nothing is left on
+// `window`.
+const FALLBACK_URL = new URL(FALLBACK_FILE, document.currentScript?.src || location);
+let fallback; // the promise of its start(connection, poll, fresh), once asked for; 0 again after a failure
+const loadFallback = () => fallback ||= new Promise((resolve, reject) => document.head.append(Object.assign(document.createElement('script'),
+  { src: FALLBACK_URL, integrity: FALLBACK_INTEGRITY, crossOrigin: '', fallbackLoaded: resolve, onerror: () => reject(fallback = 0) })));
+
+/** The shared connection for `src`, created on first use; `pollOnly` (`transport="poll"`) gets
+ *  one of its own that never tries WebSocket or SSE. */
+export function connectionFor(src, pollOnly) {
+  const key = (pollOnly ? 'poll ' : '') + src;
+  if (!connections.has(key)) connections.set(key, new Connection(src, pollOnly, key));
+  return connections.get(key);
 }
 
 /** Page lifecycle: installed once, by the first copy of the script. */
@@ -43,49 +57,52 @@ export function watchPageLifecycle(onVisibilityChange) {
 
 class Connection {
   /** Every game received, by id, with the seq it was last changed at: { game, seq }. */
-  games = new Map();
+  gamesById = new Map();
   /** The union of the topics of every listener. */
-  topics = new Set();
+  topicSet = new Set();
   /** `connecting`, `live`, `reconnecting` or `offline`. */
-  status = 'connecting';
-  /** When the server was last heard from (ms since the epoch), 0 before that. */
-  lastHeard = 0;
+  linkStatus = 'connecting';
+  /** When the server was last heard from (ms since the epoch), undefined before that. */
+  lastHeard;
 
-  #src;
+  wsUrl;
+  #pollOnly;
+  #key; // its name in `connections`
   #listeners = new Set();
-  #socket = null;
-  #stream = null; // the EventSource, while on SSE
-  #retryTimer = 0;
-  #watchdogTimer = 0;
+  #socket;
+  eventStream; // the EventSource, while on SSE
+  #retryTimer;
+  #watchdogTimer;
   #attempt = 0; // backoff exponent; reset by a hello
   #quickFailures = 0; // WebSocket attempts in a row that failed fast
-  #asleep = false; // closed on purpose (hidden, pagehide, no listeners): no retries
+  #asleep; // closed on purpose (hidden, pagehide, no listeners): no retries
   #heartbeatS = 20;
-  #greeted = false; // the current transport has said hello
-  #serverEpoch;
+  isGreeted; // the current transport has said hello
+  serverEpoch;
   // The resume point: the epoch and highest seq applied.
-  #epoch;
-  #seq;
-  #resyncing = false;
-  #heartbeatSeq = 0;
-  #statusKey = '';
+  resumeEpoch;
+  resumeSeq;
+  #resyncing;
+  #heartbeatSeq;
+  #statusKey;
+  /** The poll transport's state (fallback.js), while polling, even when WebSocket or SSE is being
+   *  tried meanwhile: { timer, … }. */
+  activePoll;
 
-  constructor(src) {
-    this.#src = src;
-  }
-
-  get src() {
-    return this.#src;
+  constructor(src, pollOnly, key) {
+    this.wsUrl = src;
+    this.#pollOnly = pollOnly;
+    this.#key = key;
   }
 
   get transport() {
-    return this.#stream ? 'sse' : 'websocket';
+    return this.activePoll || this.#pollOnly ? 'poll' : this.eventStream ? 'sse' : 'websocket';
   }
 
   add(listener) {
     this.#listeners.add(listener);
     this.refreshTopics();
-    if (!this.#socket && !this.#stream && !this.#retryTimer) this.#open();
+    if (!this.#socket && !this.eventStream && !this.#retryTimer && !this.activePoll) this.#open();
     listener.onStatus();
   }
 
@@ -96,7 +113,7 @@ class Connection {
     setTimeout(() => {
       if (this.#listeners.size) return;
       this.close(true);
-      if (connections.get(this.#src) === this) connections.delete(this.#src);
+      if (connections.get(this.#key) === this) connections.delete(this.#key);
     });
   }
 
@@ -107,25 +124,29 @@ class Connection {
   }
 
   close(asleep) {
+    const polling = this.activePoll;
     this.#asleep = asleep;
-    this.#greeted = false;
+    this.isGreeted = false;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#watchdogTimer);
     this.#retryTimer = 0;
-    if (this.#drop()) this.#setStatus('reconnecting');
+    this.#stopPolling();
+    if (this.#drop() || polling) this.setStatus('reconnecting');
   }
 
   /** Recomputes the topics from the listeners and (un)subscribes the difference. */
   refreshTopics() {
     const wanted = new Set();
     this.#listeners.forEach(l => l.topics.forEach(t => wanted.add(t)));
-    const added = [...wanted].filter(t => !this.topics.has(t)), removed = [...this.topics].filter(t => !wanted.has(t));
-    this.topics = wanted;
-    if (this.#greeted || this.#stream) {
+    const added = [...wanted].filter(t => !this.topicSet.has(t)), removed = [...this.topicSet].filter(t => !wanted.has(t));
+    this.topicSet = wanted;
+    if (this.isGreeted || this.eventStream) {
       if (removed.length) this.#send({ type: 'unsubscribe', topics: removed });
       if (added.length) this.#subscribe(added);
     }
-    if (removed.length) for (const [id, entry] of this.games) if (!anyTopicMatches(wanted, entry.game)) this.games.delete(id);
+    // Other topics are another URL, and the ETag is the server's position, not the document's.
+    if (this.activePoll && added.length + removed.length) this.#startFallback(true, true);
+    if (removed.length) for (const [id, entry] of this.gamesById) if (!anyTopicMatches(wanted, entry.game)) this.gamesById.delete(id);
     this.#listeners.forEach(l => l.onTopicsChanged());
   }
 
@@ -134,21 +155,23 @@ class Connection {
     this.#retryTimer = 0;
     this.#asleep = false;
     if (this.#socket || !this.#listeners.size) return;
+    if (this.#pollOnly) return this.#startFallback(true);
     // Two sockets failed in a row (a proxy?): SSE now, WebSocket again later, in the background.
-    if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream) {
-      this.#openStream();
-      return this.#retry();
+    // While polling (SSE failed too) the background attempts take turns: SSE, WebSocket, SSE, …
+    if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.eventStream && !(this.activePoll && this.#attempt % 2)) {
+      this.#startFallback();
+      return this.retryLater();
     }
     let socket;
     const openedAt = Date.now();
     try {
-      socket = new WebSocket(this.#src);
+      socket = new WebSocket(this.wsUrl);
     } catch {
-      return this.#retry();
+      return this.retryLater();
     }
     this.#socket = socket;
     this.#armWatchdog();
-    socket.onmessage = e => this.#socket === socket && this.#receive(e.data, socket);
+    socket.onmessage = e => this.#socket === socket && this.receiveFrame(e.data, socket);
     // Every close is the same to the resume logic: the next hello resubscribes with `since`, so
     // an abrupt drop (1006) and a slow-client close (1013) both come back without losing events.
     socket.onclose = e => {
@@ -156,33 +179,36 @@ class Connection {
       this.#socket = null;
       const quick = Date.now() - openedAt < QUICK_CLOSE_MS && e.code !== CLOSE_TRY_AGAIN_LATER;
       this.#quickFailures = quick ? this.#quickFailures + 1 : 0;
-      if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.#stream) this.#open();
-      else this.#retry();
+      if (this.#quickFailures >= FAILURES_BEFORE_SSE && !this.eventStream && !this.activePoll) this.#open();
+      else this.retryLater();
     };
   }
 
-  /** Opens the SSE stream; `fresh` asks for a snapshot instead of resuming. */
-  #openStream(fresh) {
-    this.#stream?.close();
-    const url = this.#src.replace(/^ws/, 'http').replace(/ws$/, 'sse?topics=') + encodeURIComponent([...this.topics]) +
-      (fresh || this.#seq == null ? '' : `&lastEventId=${this.#epoch}:${this.#seq}`);
-    const stream = this.#stream = new EventSource(url);
-    stream.onmessage = e => this.#stream === stream && this.#receive(e.data);
-    // EventSource reconnects by itself (with Last-Event-ID) unless it gave up (CLOSED).
-    stream.onerror = () => {
-      if (this.#stream !== stream) return;
-      if (stream.readyState === EventSource.CLOSED) {
-        this.#stream = null;
-        this.#retry();
-      } else this.#setStatus('reconnecting');
-    };
+  /** Starts a fallback transport (ticker-fallback.js, loaded on first need): polling (`poll`) or
+   *  the SSE stream; `fresh` asks for a snapshot instead of resuming. A file that cannot be loaded,
+   *  or that the browser refuses (not the file this build pinned), is never run: the connection
+   *  stays on its retry loop, WebSocket and the fallback taking turns. */
+  #startFallback(poll, fresh) {
+    loadFallback().then(start => this.#asleep || !poll && this.#socket || start(this, poll, fresh), () => {
+      this.#quickFailures = 1; // one more WebSocket failure and the fallback is asked again
+      this.retryLater();
+    });
   }
 
-  #retry() {
-    if (!this.#stream) {
-      this.#greeted = false;
+  #stopPolling() {
+    clearTimeout(this.activePoll?.timer);
+    this.activePoll = null;
+  }
+
+  setTrouble(failures) {
+    this.setStatus(failures >= ATTEMPTS_BEFORE_OFFLINE || !navigator.onLine ? 'offline' : 'reconnecting');
+  }
+
+  retryLater() {
+    if (!this.eventStream) {
+      this.isGreeted = false;
       clearTimeout(this.#watchdogTimer);
-      this.#setStatus(this.#attempt >= ATTEMPTS_BEFORE_OFFLINE || !navigator.onLine ? 'offline' : 'reconnecting');
+      if (!this.activePoll) this.setTrouble(this.#attempt);
     }
     if (this.#asleep || this.#socket || this.#retryTimer || !this.#listeners.size) return;
     // Full jitter: a random delay up to the exponential bound, so a restart is not stormed.
@@ -191,8 +217,8 @@ class Connection {
 
   /** Drops both transports without triggering their close handlers; says whether there was one. */
   #drop() {
-    const socket = this.#socket, stream = this.#stream;
-    this.#socket = this.#stream = null;
+    const socket = this.#socket, stream = this.eventStream;
+    this.#socket = this.eventStream = null;
     stream?.close();
     if (socket) {
       socket.onclose = null;
@@ -215,10 +241,10 @@ class Connection {
   #checkSilence(limit) {
     if (Date.now() - this.lastHeard < limit) return this.#armWatchdog();
     // A socket that never said hello counts towards the SSE fallback.
-    if (this.#greeted) this.#attempt = 0;
+    if (this.isGreeted) this.#attempt = 0;
     else this.#quickFailures++;
     this.#drop();
-    this.#retry();
+    this.retryLater();
   }
 
   #send(message) {
@@ -227,19 +253,19 @@ class Connection {
 
   /** A stream cannot resubscribe: it is reopened for a fresh snapshot instead. */
   #subscribe(topics, since) {
-    if (this.#stream) this.#openStream(true);
+    if (this.eventStream) this.#startFallback(false, true);
     else this.#send({ type: 'subscribe', topics, since });
   }
 
-  #setStatus(status) {
+  setStatus(status) {
     if (status + this.transport === this.#statusKey) return;
-    this.status = status;
+    this.linkStatus = status;
     this.#statusKey = status + this.transport;
     this.#listeners.forEach(l => l.onStatus());
   }
 
   /** One frame, from the socket (`socket` set) or the stream. */
-  #receive(data, socket) {
+  receiveFrame(data, socket) {
     this.lastHeard = Date.now(); // any frame is a sign of life
     this.#armWatchdog();
     let message;
@@ -250,8 +276,8 @@ class Connection {
     }
     switch (message.type) {
       case 'hello': return this.#onHello(message, socket);
-      case 'snapshot': return this.#onSnapshot(message);
-      case 'update': case 'remove': case 'batch': return this.#onEvents(message.type === 'batch' ? message.events : [message]);
+      case 'snapshot': return this.onSnapshot(message);
+      case 'update': case 'remove': case 'batch': return this.onEvents(message.type === 'batch' ? message.events : [message]);
       case 'heartbeat':
         // A heartbeat names the latest seq: still missing a heartbeat later means a lost frame.
         this.#noticeGap(this.#heartbeatSeq);
@@ -262,42 +288,43 @@ class Connection {
   }
 
   #onHello(hello, socket) {
+    this.#stopPolling(); // a better transport works (again)
     this.#heartbeatS = +hello.heartbeat_s || 20;
-    this.#serverEpoch = hello.epoch;
-    this.#greeted = true;
+    this.serverEpoch = hello.epoch;
+    this.isGreeted = true;
     this.#resyncing = false;
     this.#heartbeatSeq = 0;
     this.#armWatchdog();
     if (socket) {
       // WebSocket works (again): it replaces the stream, resuming where the stream was.
       this.#quickFailures = this.#attempt = 0;
-      this.#stream?.close();
-      this.#stream = null;
-      if (this.topics.size) this.#subscribe([...this.topics], this.#seq != null ? { epoch: this.#epoch, seq: this.#seq } : undefined);
+      this.eventStream?.close();
+      this.eventStream = null;
+      if (this.topicSet.size) this.#subscribe([...this.topicSet], this.resumeSeq != null ? { epoch: this.resumeEpoch, seq: this.resumeSeq } : undefined);
     }
-    this.#setStatus('live');
+    this.setStatus('live');
   }
 
-  #onSnapshot(snapshot) {
-    const ids = new Set(snapshot.games.map(g => g.id)), covered = snapshot.topics || [...this.topics];
+  onSnapshot(snapshot) {
+    const ids = new Set(snapshot.games.map(g => g.id)), covered = snapshot.topics || [...this.topicSet];
     // The snapshot is the whole truth for its topics: games of those topics not in it are gone.
-    for (const [id, entry] of this.games) if (!ids.has(id) && covered.some(t => topicMatches(t, entry.game))) this.games.delete(id);
-    for (const game of snapshot.games) this.games.set(game.id, { game, seq: snapshot.seq });
+    for (const [id, entry] of this.gamesById) if (!ids.has(id) && covered.some(t => topicMatches(t, entry.game))) this.gamesById.delete(id);
+    for (const game of snapshot.games) this.gamesById.set(game.id, { game, seq: snapshot.seq });
     this.#resyncing = false;
-    this.#advance(snapshot.seq);
+    this.advanceTo(snapshot.seq);
     this.#listeners.forEach(l => l.onGames(null));
   }
 
-  #onEvents(events) {
+  onEvents(events) {
     const applied = [];
     for (const event of events) {
-      const id = event.id || event.game.id, previous = this.games.get(id);
-      if (previous && previous.seq >= event.seq) continue; // already applied (a replay overlapping a snapshot)
+      const id = event.id || event.game.id, previous = this.gamesById.get(id);
+      if (previous?.seq >= event.seq) continue; // already applied (a replay overlapping a snapshot)
       this.#noticeGap(event.seq - 1);
-      if (event.type === 'update') this.games.set(id, { game: event.game, seq: event.seq });
-      else if (event.type === 'remove') this.games.delete(id);
+      if (event.type === 'update') this.gamesById.set(id, { game: event.game, seq: event.seq });
+      else if (event.type === 'remove') this.gamesById.delete(id);
       else continue;
-      this.#advance(event.seq);
+      this.advanceTo(event.seq);
       applied.push({ game: event.game || previous?.game, changes: event.changes || ['removed'], previousGame: previous?.game, removed: event.type === 'remove' });
     }
     if (applied.length) this.#listeners.forEach(l => l.onGames(applied));
@@ -306,16 +333,16 @@ class Connection {
   // Only a subscription to `all` sees every seq, so only there is a hole a lost frame; with
   // narrower topics the server's own resync guarantees nothing is missed.
   #noticeGap(seq) {
-    if (this.topics.has('all') && !this.#resyncing && this.#seq != null && this.#epoch === this.#serverEpoch && seq > this.#seq) {
+    if (this.topicSet.has('all') && !this.#resyncing && this.resumeSeq != null && this.resumeEpoch === this.serverEpoch && seq > this.resumeSeq) {
       this.#resyncing = true;
-      this.#subscribe([...this.topics]);
+      this.#subscribe([...this.topicSet]);
     }
   }
 
-  #advance(seq) {
-    if (this.#epoch !== this.#serverEpoch) {
-      this.#epoch = this.#serverEpoch;
-      this.#seq = seq;
-    } else this.#seq = Math.max(this.#seq ?? 0, seq);
+  advanceTo(seq) {
+    if (this.resumeEpoch !== this.serverEpoch) {
+      this.resumeEpoch = this.serverEpoch;
+      this.resumeSeq = seq;
+    } else this.resumeSeq = Math.max(this.resumeSeq ?? 0, seq);
   }
 }

@@ -1,11 +1,11 @@
 // The <score-ticker> element: attributes, layout (scroll, strip, list), the scrolling animation,
 // pausing, announcements, and turning the connection's games into DOM. Everything it keeps is
 // #private: the page sees the element's attributes, parts and events, nothing else.
+import css from './styles.css';
 import { connectionFor, watchPageLifecycle } from './connection.js';
 import { anyTopicMatches } from './topics.js';
 import { Formatter, sidesInOrder } from './format.js';
 import { gameHtml, gameLink } from './render.js';
-import css from './styles.css';
 
 /** Live games first, then scheduled, then finals; within each, by start time. */
 const STATE_ORDER = { live: 0, break: 0, delayed: 1, scheduled: 2, final: 3 };
@@ -26,7 +26,7 @@ let sheet; // one stylesheet, adopted by every instance
 const widgets = new Set(); // the connected widgets, for page-wide events
 
 export class ScoreTicker extends HTMLElement {
-  static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos'];
+  static observedAttributes = ['src', 'topics', 'mode', 'lang', 'href', 'announce', 'logos', 'transport'];
 
   /** Called once, by the first copy of the script on the page. */
   static defineAs(tag) {
@@ -47,7 +47,8 @@ export class ScoreTicker extends HTMLElement {
   #nextButton;
   #announcer;
   #internals;
-  #connection = null;
+  #connection;
+  #pollOnly; // transport="poll"
   /** What the connection calls (see connection.js); `topics` is this widget's own. */
   #listener = {
     topics: [],
@@ -59,14 +60,14 @@ export class ScoreTicker extends HTMLElement {
   #layoutName; // scroll, strip or list
   /** The rendered games by id: { li, html, game }. */
   #items = new Map();
-  #paused = false;
-  #stale = false; // updates arrived while paused
-  #hovered = false;
-  #focused = false;
+  #paused;
+  #stale; // updates arrived while paused
+  #hovered;
+  #focused;
   #visible = true;
-  #animation = null;
-  #animatedWidth = 0;
-  #animatedDuration = 0;
+  #animation;
+  #animatedWidth;
+  #animatedDuration;
   #announcements = [];
   #announceTimer;
   #intersection;
@@ -130,9 +131,15 @@ export class ScoreTicker extends HTMLElement {
     this.#animation = null;
   }
 
-  attributeChangedCallback(name) {
+  attributeChangedCallback(name, old, value) {
+    // The widget writes `transport` itself, to show the one in use: only other values are the
+    // page's, and of those only "poll" asks for something.
+    if (name === 'transport') {
+      if (value === this.#connection?.transport) return;
+      this.#pollOnly = value === 'poll';
+    }
     if (!this.#connection) return; // not connected yet: connectedCallback reads everything
-    if (name === 'src') this.#attach();
+    if (name === 'src' || name === 'transport') this.#attach();
     else if (name === 'topics') {
       this.#readTopics();
       this.#connection.refreshTopics();
@@ -145,22 +152,21 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #attach() {
-    const src = this.getAttribute('src') || DEFAULT_SRC;
-    if (this.#connection?.src === src) return;
+    const connection = connectionFor(this.getAttribute('src') || DEFAULT_SRC, this.#pollOnly);
+    if (this.#connection === connection) return;
     this.#connection?.remove(this.#listener);
     this.#readTopics();
-    this.#connection = connectionFor(src);
-    this.#connection.add(this.#listener);
+    (this.#connection = connection).add(this.#listener);
   }
 
   #localize() {
     this.#format = new Formatter(this.getAttribute('lang') || this.closest('[lang]')?.lang || navigator.language || 'en');
     const text = this.#format.uiText;
-    setAttribute(this.#pauseButton, 'aria-label', text.pause);
-    setAttribute(this.#prevButton, 'aria-label', text.prev);
-    setAttribute(this.#nextButton, 'aria-label', text.next);
-    setAttribute(this.#track, 'aria-label', text.name);
-    if (this.#internals) this.#internals.ariaLabel = text.name;
+    setAttribute(this.#pauseButton, 'aria-label', text.pauseLabel);
+    setAttribute(this.#prevButton, 'aria-label', text.prevLabel);
+    setAttribute(this.#nextButton, 'aria-label', text.nextLabel);
+    setAttribute(this.#track, 'aria-label', text.regionName);
+    if (this.#internals) this.#internals.ariaLabel = text.regionName;
     this.#items.forEach(item => item.renderedHtml = '');
     this.#render();
     if (this.#connection) this.#showStatus();
@@ -179,12 +185,12 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #showStatus() {
-    const connection = this.#connection, status = connection.status, text = this.#format.uiText;
+    const { linkStatus: status, lastHeard, transport } = this.#connection, text = this.#format.uiText;
     this.#bar.dataset.st = status;
     this.#statusText.textContent = text[status] +
-      (status !== 'live' && connection.lastHeard ? ` · ${text.updated} ${this.#format.timeOfDay.format(connection.lastHeard)}` : '');
-    this.setAttribute('transport', connection.transport);
-    this.#fire('ticker:status', { status, lastUpdate: connection.lastHeard || null, transport: connection.transport });
+      (status !== 'live' && lastHeard ? ` · ${text.updatedLabel} ${this.#format.timeOfDay.format(lastHeard)}` : '');
+    this.setAttribute('transport', transport);
+    this.#fire('ticker:status', { status, lastUpdate: lastHeard || null, transport });
   }
 
   #fire(type, detail) {
@@ -196,7 +202,7 @@ export class ScoreTicker extends HTMLElement {
   }
 
   #myGames() {
-    return [...this.#connection.games.values()].map(entry => entry.game).filter(game => this.#isMine(game));
+    return [...this.#connection.gamesById.values()].map(entry => entry.game).filter(game => this.#isMine(game));
   }
 
   /** `events` is null for a snapshot. Events are reported even while paused. */
@@ -217,7 +223,7 @@ export class ScoreTicker extends HTMLElement {
     if (!final && !goal) return;
     const text = this.#format.uiText, winner = final && game.winner && game[game.winner].name;
     this.#announcements.push(sidesInOrder(game).map(side => `${game[side].name} ${game[side].score ?? ''}`).join(', ') +
-      (final ? ', ' + text.final : '') + (winner && game.shootout ? `, ${winner}, ${text.winner}` : ''));
+      (final ? ', ' + text.final : '') + (winner && game.shootout ? `, ${winner}, ${text.winnerLabel}` : ''));
     clearTimeout(this.#announceTimer);
     this.#announceTimer = setTimeout(() => {
       if (!this.#paused) this.#announcer.textContent = this.#announcements.slice(-3).join('. ');
@@ -313,7 +319,7 @@ export class ScoreTicker extends HTMLElement {
     }
     const none = list.querySelector('.none');
     if (games.length) none?.remove();
-    else if (!none && connection.status !== 'connecting') list.innerHTML = `<li class="g none">${this.#format.uiText.none}</li>`;
+    else if (!none && connection.linkStatus !== 'connecting') list.innerHTML = `<li class="g none">${this.#format.uiText.noGamesText}</li>`;
     if (changedScores.length) {
       changedScores.forEach(score => score.classList.add('hit'));
       setTimeout(() => changedScores.forEach(score => score.classList.remove('hit')), 2e3);

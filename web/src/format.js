@@ -3,20 +3,20 @@
 
 const STRINGS = {
   en: {
-    name: 'Live scores', pause: 'Pause scores', prev: 'Previous', next: 'Next',
-    connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', updated: 'last updated',
-    final: 'Final', overtime: 'OT', break: 'Break', postponed: 'Postponed', delayed: 'Delayed', canceled: 'Canceled',
-    none: 'No games right now', winner: 'winner', possession: 'has possession', rank: 'No.',
-    pens: 'pens', outs: 'out', top: 'Top', bottom: 'Bottom', middle: 'Mid', end: 'End',
-    bases: ['third', 'second', 'first'], runners: 'Runners on', empty: 'Bases empty',
+    regionName: 'Live scores', pauseLabel: 'Pause scores', prevLabel: 'Previous', nextLabel: 'Next',
+    connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', updatedLabel: 'last updated',
+    final: 'Final', overtimeLabel: 'OT', break: 'Break', postponed: 'Postponed', delayed: 'Delayed', canceled: 'Canceled',
+    noGamesText: 'No games right now', winnerLabel: 'winner', possessionLabel: 'has possession', rankLabel: 'No.',
+    pensLabel: 'pens', outsLabel: 'out', top: 'Top', bottom: 'Bottom', middle: 'Mid', end: 'End',
+    baseNames: ['third', 'second', 'first'], runnersLabel: 'Runners on', basesEmpty: 'Bases empty',
   },
   es: {
-    name: 'Marcadores en directo', pause: 'Pausar marcadores', prev: 'Anteriores', next: 'Siguientes',
-    connecting: 'Conectando…', live: 'En directo', reconnecting: 'Reconectando…', offline: 'Sin conexión', updated: 'actualizado',
-    final: 'Final', overtime: 'Prórroga', break: 'Descanso', postponed: 'Aplazado', delayed: 'Retrasado', canceled: 'Cancelado',
-    none: 'No hay partidos ahora', winner: 'ganador', possession: 'con posesión', rank: 'n.º',
-    pens: 'pen.', outs: 'outs', top: 'Alta', bottom: 'Baja', middle: 'Mitad', end: 'Fin',
-    bases: ['tercera', 'segunda', 'primera'], runners: 'Corredores en', empty: 'Bases vacías',
+    regionName: 'Marcadores en directo', pauseLabel: 'Pausar marcadores', prevLabel: 'Anteriores', nextLabel: 'Siguientes',
+    connecting: 'Conectando…', live: 'En directo', reconnecting: 'Reconectando…', offline: 'Sin conexión', updatedLabel: 'actualizado',
+    final: 'Final', overtimeLabel: 'Prórroga', break: 'Descanso', postponed: 'Aplazado', delayed: 'Retrasado', canceled: 'Cancelado',
+    noGamesText: 'No hay partidos ahora', winnerLabel: 'ganador', possessionLabel: 'con posesión', rankLabel: 'n.º',
+    pensLabel: 'pen.', outsLabel: 'outs', top: 'Alta', bottom: 'Baja', middle: 'Mitad', end: 'Fin',
+    baseNames: ['tercera', 'segunda', 'primera'], runnersLabel: 'Corredores en', basesEmpty: 'Bases vacías',
   },
 };
 
@@ -74,7 +74,7 @@ export class Formatter {
     if (shootout) {
       // "(3–4 pens)", in the display order of the scores beside it.
       const [first, second] = sidesInOrder(game).map(side => this.formatNumber(shootout[side]));
-      html += ` (${first}${this.#english ? '–' : '-'}${second} ${text.pens})`;
+      html += ` (${first}${this.#english ? '–' : '-'}${second} ${text.pensLabel})`;
     }
     return html;
   }
@@ -89,19 +89,19 @@ export class Formatter {
     const text = this.uiText, { clock, period } = game.status, half = game.situation?.half, regulation = REGULATION_PERIODS[game.sport];
     if (half && period) {
       // Baseball: "▲7 · 2 out", read as "Top 7th, 2 out".
-      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.formatNumber(outs)} ${outs === 1 ? 'out' : text.outs}` : '';
+      const outs = game.situation.outs, outsText = outs != null && HALF_ARROWS[half] ? ` · ${this.formatNumber(outs)} ${outs === 1 ? 'out' : text.outsLabel}` : '';
       return spoken((HALF_ARROWS[half] || text[half] + ' ') + period + outsText, `${text[half]} ${this.ordinalOf(period)}${outsText && ',' + outsText.slice(2)}`);
     }
     // Soccer's clock (86') says the half by itself; later periods of other sports are overtime ("2OT").
     const periodText = !period || game.sport === 'soccer' && clock ? ''
-      : regulation && period > regulation ? (period - regulation > 1 ? period - regulation : '') + text.overtime
+      : regulation && period > regulation ? (period - regulation > 1 ? period - regulation : '') + text.overtimeLabel
       : this.ordinalOf(period);
     return escapeHtml([clock, periodText].filter(Boolean).join(' · ') || text.live);
   }
 
   /** The bases as a scorer sees them from home plate, third to first: "◇◆◆", read "Runners on second, first". */
   runnersOnBase(runners) {
-    const text = this.uiText, bases = ['third', 'second', 'first'], on = text.bases.filter((_, i) => runners[bases[i]]);
-    return spoken(bases.map(base => runners[base] ? '◆' : '◇').join(''), on.length ? `${text.runners} ${on.join(', ')}` : text.empty);
+    const text = this.uiText, bases = ['third', 'second', 'first'], on = text.baseNames.filter((_, i) => runners[bases[i]]);
+    return spoken(bases.map(base => runners[base] ? '◆' : '◇').join(''), on.length ? `${text.runnersLabel} ${on.join(', ')}` : text.basesEmpty);
   }
 }

@@ -16,8 +16,8 @@ export function gameHtml(game, format, { link, logos }) {
   const team = side => {
     const t = game[side], won = winner === side, lost = winner && !won;
     const rank = t.rank ? `<span class=rk aria-hidden=true>${t.rank}</span>` : '';
-    const said = (t.rank ? `${text.rank} ${t.rank} ` : '') + t.name + (won ? ', ' + text.winner : '') +
-      (situation.possession === side ? ', ' + text.possession : '');
+    const said = (t.rank ? `${text.rankLabel} ${t.rank} ` : '') + t.name + (won ? ', ' + text.winnerLabel : '') +
+      (situation.possession === side ? ', ' + text.possessionLabel : '');
     return `<span class="t ${side}${won ? ' w' : lost ? ' l' : ''}" part="team ${side}${won ? ' winner' : ''}">` + rank +
       (logos && /^https?:/.test(t.logo) ? `<img part=logo src="${escapeHtml(t.logo)}" alt="" width=20 height=20 loading=lazy>` : '') +
       `<span class=ab aria-hidden=true>${escapeHtml(t.abbr)}</span><span class=sr>${escapeHtml(said)} </span>` +
