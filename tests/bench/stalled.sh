@@ -59,12 +59,16 @@ free_port() {
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 measure() { # transport path
-  local dir=$OUT/$1 port svc_pid base after snap sendq
+  local dir=$OUT/$1 port admin_port svc_pid base after snap sendq
   port=$(free_port)
+  admin_port=$(free_port)
   mkdir -p "$dir/feeds.d"
   cat >"$dir/scoreticker.toml" <<TOML
 listen = "127.0.0.1:$port"
 feeds_dir = "feeds.d"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
 
 [limits]
 heartbeat = "20s"
