@@ -34,31 +34,15 @@ PROFILE=${PROFILE:-release}
 for tool in cargo curl python3 "$REDIS"; do
   command -v "$tool" >/dev/null || { echo "cluster.sh: needs $tool" >&2; exit 1; }
 done
-ulimit -n "$(ulimit -Hn)"
-
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '\n== %s\n' "$*" >&2; }
+KILL_SIGNAL=KILL
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 
 log "building ($PROFILE)"
-(cd "$root" && cargo build --locked --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")" --workspace --bins)
-load=$root/target/$PROFILE/scoreticker-load
-svc=$root/target/$PROFILE/scoreticker
+build_workspace
 mkdir -p "$OUT"
 echo "results: $OUT" >&2
 
-free_port() {
-  for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 seq_of() { curl -fsS "http://$1/api/v1/games" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])'; }
 quiet() { [ "$QUIET_TIMEOUT" = 0 ] || "$load" wait-quiet --max-percent "$QUIET_MAX" --timeout "${QUIET_TIMEOUT}s"; }

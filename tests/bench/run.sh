@@ -46,48 +46,20 @@ for tool in cargo node npm curl; do
   command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 1; }
 done
 # One process may hold only as many sockets as open files: take the hard limit.
-ulimit -n "$(ulimit -Hn)"
-
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 
 log "building ($PROFILE)"
-# --workspace: the service and the load tool (tests/bench/load), one target dir.
-(cd "$root" && cargo build --locked --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")" --workspace --bins)
+build_workspace
 if [ ! -f "$here/node_modules/ws/package.json" ]; then
   log "installing the Node peer's dependencies"
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
-load=$root/target/$PROFILE/scoreticker-load
-svc=$root/target/$PROFILE/scoreticker
 mkdir -p "$OUT"
 echo "results: $OUT" >&2
 
 # The first JSON line's "listening" address a child process printed on stdout.
-wait_listening() { # file pid
-  for _ in $(seq 100); do
-    addr=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$1" | head -1)
-    [ -n "$addr" ] && { echo "$addr"; return 0; }
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "run.sh: $1: did not start" >&2; cat "$1" >&2; return 1
-}
 
-free_port() {
-  for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 stop() { # pid
   kill "$1" 2>/dev/null || true

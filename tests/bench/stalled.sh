@@ -24,19 +24,9 @@ SEND_TIMEOUT=${SEND_TIMEOUT:-120s}
 PROFILE=${PROFILE:-debug}
 OUT=${OUT:-$root/target/bench/stalled-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
-ulimit -n "$(ulimit -Hn)"
-
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-(cd "$root" && cargo build --locked --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")" --workspace --bins) >&2
-load=$root/target/$PROFILE/scoreticker-load
-svc=${SVC:-$root/target/$PROFILE/scoreticker}
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
+build_workspace
 
 "$load" upstream --listen 127.0.0.1:0 --games "$GAMES" --feeds 1 --change-every 1s --changes-per-tick "$GAMES" \
   >"$OUT/upstream.out" 2>"$OUT/upstream.log" &
@@ -48,13 +38,6 @@ for _ in $(seq 100); do
 done
 [ -n "$up" ] || { echo "stalled.sh: the upstream did not start" >&2; exit 1; }
 
-free_port() {
-  for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
