@@ -198,7 +198,9 @@ impl Session {
                         }
                     }
                     Err(RecvError::Closed) => {
-                        self.close(CloseCode::Away, "server shutting down").await;
+                        // The hub began a new history (cluster mode: a new epoch, or a
+                        // resync past the stream); shutdown comes through `shutdown`.
+                        self.close(CloseCode::Away, "history restarted; reconnect with since").await;
                         return End::HubClosed;
                     }
                 },
