@@ -10,6 +10,7 @@ pub mod assets;
 pub mod drain;
 pub mod echo;
 pub mod guards;
+pub mod listen;
 pub mod session;
 pub mod sse;
 pub mod status;
