@@ -340,3 +340,14 @@ async fn a_deflate_bomb_gets_1009_and_others_keep_receiving() {
     let events = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("the bystander keeps receiving").unwrap();
     assert_eq!(events, 5);
 }
+
+/// The deflate helpers the compression tests lean on agree with each other and
+/// with RFC 7692's own example (section 7.2.3.1: "Hello", one compressed block).
+#[test]
+fn the_test_clients_deflate_follows_rfc_7692() {
+    assert_eq!(raw_ws::inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 16), b"Hello");
+    let message = format!("{{\"type\":\"subscribe\",\"topics\":[\"all\"]{}}}", " ".repeat(100_000));
+    let packed = raw_ws::deflate(message.as_bytes());
+    assert!(packed.len() < 1000, "{} bytes", packed.len());
+    assert_eq!(raw_ws::inflate(&packed, 1 << 20), message.as_bytes());
+}
