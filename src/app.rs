@@ -32,6 +32,8 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
+    /// WebSocket and SSE clients connected now.
+    pub subscribers: Arc<server::Subscribers>,
     control: mpsc::Sender<Control>,
     supervisor: JoinHandle<()>,
 }
@@ -58,6 +60,7 @@ struct Supervisor {
     /// Cluster mode: the leader polls (not this supervisor's scheduler) and
     /// Redis is the state (no state file).
     cluster: Option<Cluster>,
+    subscribers: Arc<server::Subscribers>,
 }
 
 /// Starts everything and returns once the listeners are bound and every feed is
@@ -135,7 +138,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
         cluster: cluster.as_ref().map(Cluster::status),
+        fanout: server::ws::Fanout::start(hub.clone(), limits.clone(), shutdown_rx.clone()),
+        subscribers: Arc::default(),
     };
+    let subscribers = ctx.subscribers.clone();
     let public = server::public_routes(&ctx);
     let admin = server::admin_routes(&ctx);
     let mut servers = Vec::new();
@@ -167,12 +173,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         readiness,
         shutdown,
         servers,
+        subscribers: subscribers.clone(),
         pipeline,
         saver,
         cluster,
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
-    Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
+    Ok(Running { addr, tls_addr, admin_addr, hub, health, subscribers, control, supervisor })
 }
 
 /// How many connections may wait to be accepted. tokio's `TcpListener::bind`
@@ -295,7 +302,7 @@ impl Supervisor {
                 }
                 _ = status.tick() => {
                     self.refresh_feed_gauges();
-                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.hub.subscriber_count(), self.hub.seq()));
+                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.subscribers.total(), self.hub.seq()));
                 }
             }
         }
@@ -416,7 +423,7 @@ impl Supervisor {
         }
         // Give sessions a moment to send their close frames.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+        while self.subscribers.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.scheduler.shutdown().await;

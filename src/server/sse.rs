@@ -38,11 +38,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use warp::filters::BoxedFilter;
-use warp::http::{header, HeaderValue, StatusCode};
+use warp::http::{header, HeaderValue};
 use warp::{Filter, Reply};
 
 use super::drain::Drained;
-use super::{api, guards, query_param, with_ctx, ServerContext};
+use super::{api, query_param, with_ctx, ServerContext};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
 use crate::telemetry;
@@ -83,16 +83,6 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         .boxed()
 }
 
-/// The guard every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
-/// the origin list. (The connection caps were passed at accept.)
-pub fn admit(ctx: &ServerContext, origin: Option<&str>) -> Result<(), Box<super::Reply>> {
-    if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
-        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
-        return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
-    }
-    Ok(())
-}
-
 fn respond(
     query: String,
     last_event_id: Option<String>,
@@ -107,7 +97,8 @@ fn respond(
         Ok(t) => t,
         Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = admit(&ctx, origin.as_deref()) {
+    // The SSE connection stays an HTTP connection: it keeps its own place under the caps.
+    if let Err(refused) = super::admit(&ctx, origin.as_deref(), None) {
         return refused.into_response();
     }
     // The header is what a reconnecting EventSource sends; the query parameter is
@@ -117,7 +108,7 @@ fn respond(
 
     let (tx, rx) = mpsc::channel(1);
     let demand = Arc::new(Notify::new());
-    let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
+    let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default(), gauge: Default::default(), subscribers: ctx.subscribers.clone() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
     let outbox = Outbox { events: rx, pending: Vec::new(), demand, drained, handed_at: None };
@@ -248,8 +239,6 @@ enum End {
     Shutdown,
 }
 
-static CONNECTIONS: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::CONNECTIONS, "transport" => "sse"));
-static OPEN: LazyLock<metrics::Gauge> = LazyLock::new(|| metrics::gauge!(telemetry::CONNECTIONS_OPEN, "transport" => "sse"));
 static FRAMES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::FRAMES_SENT, "transport" => "sse"));
 static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::BYTES_SENT, "transport" => "sse"));
 
@@ -262,19 +251,16 @@ struct Session {
     hub: Arc<Hub>,
     limits: Limits,
     sub: Subscription,
+    gauge: telemetry::TopicGauge,
+    subscribers: Arc<super::Subscribers>,
 }
 
 impl Session {
     async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
-        CONNECTIONS.increment(1);
-        OPEN.increment(1.0);
-        telemetry::SSE_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let open = super::OpenClient::sse(&self.subscribers);
         let end = self.serve(topics, since, shutdown).await;
-        for t in self.sub.topics() {
-            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).decrement(1.0);
-        }
-        OPEN.decrement(1.0);
-        telemetry::SSE_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.gauge.clear();
+        drop(open);
         match end {
             End::TooSlow => {
                 tracing::info!("SSE client did not read for {:?}; closing its connection", self.limits.send_timeout);
@@ -308,9 +294,7 @@ impl Session {
             self.hub.catch_up_to(since).await;
         }
         let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
-        for t in self.sub.topics() {
-            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).increment(1.0);
-        }
+        self.gauge.update(&self.sub);
         match catchup {
             Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) => {
                 let seq = last_seq_in(&frame);
@@ -411,16 +395,6 @@ impl Session {
     }
 }
 
-fn topic_kind(t: &Topic) -> &'static str {
-    match t {
-        Topic::All => "all",
-        Topic::League(_) => "league",
-        Topic::Feed(_) => "feed",
-        Topic::Game(_) => "game",
-        Topic::Team { .. } => "team",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,7 +429,7 @@ mod tests {
         let limits = Limits { send_timeout, ..Limits::default() };
         let (tx, rx) = mpsc::channel(1);
         let demand = Arc::new(Notify::new());
-        let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default() };
+        let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default(), gauge: Default::default(), subscribers: Default::default() };
         let (stop, shutdown) = watch::channel(false);
         let task = tokio::spawn(async move { session.serve(vec![Topic::All], None, shutdown).await });
         (Outbox { events: rx, pending: Vec::new(), demand, drained: None, handed_at: None }, stop, task)
