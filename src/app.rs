@@ -147,7 +147,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let mut servers = Vec::new();
     let public_routes = match admin_listener {
         Some(admin_listener) => {
-            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, shutdown_rx.clone())));
+            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, None, shutdown_rx.clone())));
             server::finish(public)
         }
         None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
@@ -155,9 +155,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
     if let (Some(store), Some(tls_listener)) = (&certs, tls_listener) {
         store.watch(Duration::from_secs(2));
         let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
-        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), shutdown_rx.clone())));
+        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), None, shutdown_rx.clone())));
     }
-    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), shutdown_rx)));
+    let direct = server::sse::direct::Direct::new(&ctx);
+    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), Some(direct), shutdown_rx)));
     readiness.listening.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
 

@@ -322,6 +322,7 @@ pub async fn serve(
     routes: Routes,
     tls: Option<tokio_rustls::TlsAcceptor>,
     gate: Option<Arc<guards::ConnectionGate>>,
+    direct: Option<Arc<sse::direct::Direct>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let service = warp::service(routes);
@@ -352,9 +353,18 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let tls = tls.clone();
+        let direct = direct.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, service, admission).await,
+                // An event stream asked for first is served on the connection core.
+                None => match direct {
+                    Some(direct) => {
+                        if let Err((stream, admission)) = direct.take(stream, admission).await {
+                            serve_connection(stream, peer, service, admission).await;
+                        }
+                    }
+                    None => serve_connection(stream, peer, service, admission).await,
+                },
                 Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => serve_connection(stream, peer, service, admission).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),

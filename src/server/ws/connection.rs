@@ -49,6 +49,16 @@ pub enum ReadSide {
     Stream(ReadHalf<Io>),
 }
 
+/// How messages are framed on the connection: the only thing WebSocket and
+/// Server-Sent Events subscribers do differently here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket frames, deflated when permessage-deflate was agreed.
+    WebSocket { compressed: bool },
+    /// `text/event-stream` events, with `id: <epoch>:<seq>` when they move the client.
+    EventStream,
+}
+
 /// What the connection serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -111,8 +121,11 @@ impl State {
     }
 }
 
-static FRAMES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::FRAMES_SENT));
-static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::BYTES_SENT));
+/// Counters on the hot path, looked up once: WebSocket, then SSE.
+static FRAMES_SENT: LazyLock<[metrics::Counter; 2]> =
+    LazyLock::new(|| [metrics::counter!(telemetry::FRAMES_SENT), metrics::counter!(telemetry::FRAMES_SENT, "transport" => "sse")]);
+static BYTES_SENT: LazyLock<[metrics::Counter; 2]> =
+    LazyLock::new(|| [metrics::counter!(telemetry::BYTES_SENT), metrics::counter!(telemetry::BYTES_SENT, "transport" => "sse")]);
 
 /// A monotonic clock in milliseconds for `last_heard` (an atomic, not a lock).
 fn clock_ms() -> u64 {
@@ -131,6 +144,7 @@ pub struct Connection {
     wire: Wire,
     state: Mutex<State>,
     pub role: Role,
+    pub transport: Transport,
     /// Negotiated permessage-deflate.
     pub compressed: bool,
     /// The hub history it said hello to (see `Hub::generation`).
@@ -147,7 +161,8 @@ pub struct Connection {
 
 impl Connection {
     /// `tcp`: the plain TCP stream when there is one; otherwise `io` is split.
-    pub fn new(io: Result<TcpStream, Io>, role: Role, compressed: bool, generation: u64, shared: Arc<Shared>) -> (Arc<Connection>, ReadSide) {
+    pub fn new(io: Result<TcpStream, Io>, role: Role, transport: Transport, generation: u64, shared: Arc<Shared>) -> (Arc<Connection>, ReadSide) {
+        let compressed = transport == Transport::WebSocket { compressed: true };
         let (wire, read) = match io {
             Ok(tcp) => (Wire::Tcp(tcp), ReadSide::Tcp),
             Err(io) => {
@@ -159,6 +174,7 @@ impl Connection {
             wire,
             state: Mutex::new(State::default()),
             role,
+            transport,
             compressed,
             generation,
             shared,
@@ -172,6 +188,18 @@ impl Connection {
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A message (JSON) framed for this connection. `seq`: for SSE, the seq
+    /// the message brings the client to (its `id:`), if it moves it.
+    pub fn message(&self, json: &[u8], seq: Option<u64>) -> Bytes {
+        match self.transport {
+            Transport::WebSocket { compressed } => frame::text_for(json, compressed),
+            Transport::EventStream => {
+                let epoch = seq.map(|_| self.shared.hub.epoch());
+                crate::server::sse::encode(epoch.as_deref().zip(seq), None, json)
+            }
+        }
     }
 
     /// Sends a frame made for this client (hello, snapshot, error, pong,
@@ -208,9 +236,19 @@ impl Connection {
         if state.closing {
             return;
         }
-        FRAMES_SENT.increment(1);
-        BYTES_SENT.increment(frame.len() as u64);
+        let transport = (self.transport == Transport::EventStream) as usize;
+        FRAMES_SENT[transport].increment(1);
+        BYTES_SENT[transport].increment(frame.len() as u64);
         self.write_or_queue(state, frame);
+    }
+
+    /// Sends bytes that are not a message (pings, pongs, SSE comments and
+    /// response head): not counted as frames.
+    pub fn send_control(self: &Arc<Self>, bytes: Bytes) {
+        let mut state = self.lock();
+        if !state.closing {
+            self.write_or_queue(&mut state, bytes);
+        }
     }
 
     fn write_or_queue(self: &Arc<Self>, state: &mut State, mut frame: Bytes) {
@@ -242,9 +280,14 @@ impl Connection {
         if state.closing {
             return;
         }
+        state.end.get_or_insert(end);
+        if self.transport == Transport::EventStream {
+            // An event stream just ends (a partly written event is ignored by
+            // the client); EventSource reconnects with its last id.
+            return self.broken_with(state, None);
+        }
         state.keep_under_way();
         state.lagged = false;
-        state.end.get_or_insert(end);
         self.write_or_queue(state, frame::close(code, reason));
         state.closing = true;
         self.closing.notify_one();
@@ -252,9 +295,16 @@ impl Connection {
 
     /// The socket failed: nothing more can be written.
     fn broken(&self, state: &mut State) {
+        self.broken_with(state, Some(End::SocketError));
+    }
+
+    /// Nothing more is written, and the connection ends now.
+    fn broken_with(&self, state: &mut State, end: Option<End>) {
         state.queue.clear();
         state.closing = true;
-        state.end.get_or_insert(End::SocketError);
+        if let Some(end) = end {
+            state.end.get_or_insert(end);
+        }
         self.shutdown();
         self.closing.notify_one();
     }
@@ -315,7 +365,8 @@ impl Connection {
         if state.queue.is_empty() && state.lagged && !state.closing {
             state.lagged = false;
             let snapshot = self.shared.hub.resync(&mut state.sub);
-            state.queue.push_back(frame::text_for(&snapshot, self.compressed));
+            let seq = crate::server::sse::last_seq_in(&snapshot);
+            state.queue.push_back(self.message(&snapshot, seq));
         }
         if state.queue.is_empty() {
             state.draining = false;
@@ -345,12 +396,12 @@ impl Connection {
         }
     }
 
-    /// Reads what the client sent into `incoming` (0: it closed).
-    pub async fn read(&self, side: &mut ReadSide, incoming: &mut super::frame::Incoming) -> io::Result<usize> {
+    /// Reads what the client sent into `sink` (0: it closed).
+    pub async fn read(&self, side: &mut ReadSide, mut sink: impl FnMut(&[u8])) -> io::Result<usize> {
         let n = match (&self.wire, side) {
             (Wire::Tcp(tcp), ReadSide::Tcp) => loop {
                 tcp.readable().await?;
-                match try_read_into(tcp, incoming) {
+                match try_read_into(tcp, &mut sink) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     result => break result?,
                 }
@@ -358,7 +409,7 @@ impl Connection {
             (_, ReadSide::Stream(half)) => {
                 let mut buf = vec![0u8; 2048];
                 let n = half.read(&mut buf).await?;
-                incoming.extend(&buf[..n]);
+                sink(&buf[..n]);
                 n
             }
             (Wire::Stream(_), ReadSide::Tcp) => unreachable!("a connection's sides come from one `new`"),
@@ -434,9 +485,9 @@ impl Connection {
 
 /// One non-blocking read. The buffer lives on the stack for this read only,
 /// never while the client is idle.
-fn try_read_into(tcp: &TcpStream, incoming: &mut super::frame::Incoming) -> io::Result<usize> {
+fn try_read_into(tcp: &TcpStream, sink: &mut impl FnMut(&[u8])) -> io::Result<usize> {
     let mut buf = [0u8; 2048];
     let n = tcp.try_read(&mut buf)?;
-    incoming.extend(&buf[..n]);
+    sink(&buf[..n]);
     Ok(n)
 }

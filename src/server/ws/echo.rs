@@ -31,7 +31,7 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout:
         match message {
             Inbound::Text(text) if !conn.is_closing() => conn.send(frame::text_for(text.as_bytes(), conn.compressed)),
             Inbound::Binary(data) if !conn.is_closing() => conn.send(frame::binary(&data)),
-            Inbound::Ping(payload) => conn.send(frame::pong(&payload)),
+            Inbound::Ping(payload) => conn.send_control(frame::pong(&payload)),
             Inbound::Close(code_sent) => {
                 if let Next::Stop = answer_close(&conn, code_sent) {
                     break;

@@ -18,7 +18,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
-use super::connection::{Connection, End, Role, Shared};
+use super::connection::{Connection, End, Role, Shared, Transport};
+use crate::server::sse;
 use super::{deflate, frame};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Hub, Pick, Published};
@@ -26,22 +27,28 @@ use crate::hub::{frames, now_ms, Hub, Pick, Published};
 /// One message's frames, made once and shared by every client that gets it.
 pub struct Framed {
     json: Bytes,
+    /// The seq a client is current as of once it has this message (SSE `id:`).
+    seq: u64,
     plain: Bytes,
     deflated: OnceLock<Bytes>,
+    event_stream: OnceLock<Bytes>,
 }
 
 impl Framed {
-    fn new(json: Bytes) -> Framed {
-        Framed { plain: frame::text(&json), json, deflated: OnceLock::new() }
+    fn new(json: Bytes, seq: u64) -> Framed {
+        Framed { plain: frame::text(&json), json, seq, deflated: OnceLock::new(), event_stream: OnceLock::new() }
     }
 
-    /// The frame for a client: deflated (once, by whichever shard first needs
-    /// it) when it negotiated compression and the message is worth it.
-    fn for_client(&self, compressed: bool) -> Bytes {
-        if compressed && self.json.len() >= frame::COMPRESS_FROM_BYTES {
-            self.deflated.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json))).clone()
-        } else {
-            self.plain.clone()
+    /// The frame for a client: deflated when it negotiated compression and
+    /// the message is worth it, an SSE event for an event stream. Each form is
+    /// made once, by whichever shard first needs it.
+    fn for_client(&self, transport: Transport, epoch: &str) -> Bytes {
+        match transport {
+            Transport::WebSocket { compressed: true } if self.json.len() >= frame::COMPRESS_FROM_BYTES => {
+                self.deflated.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json))).clone()
+            }
+            Transport::WebSocket { .. } => self.plain.clone(),
+            Transport::EventStream => self.event_stream.get_or_init(|| sse::encode(Some((epoch, self.seq)), None, &self.json)).clone(),
         }
     }
 }
@@ -49,6 +56,8 @@ impl Framed {
 /// A publication, framed.
 pub struct FramedPublication {
     published: Arc<Published>,
+    /// The hub's epoch as of this publication (SSE ids).
+    epoch: String,
     /// One per event, in the publication's order.
     events: Vec<Framed>,
     /// All the events as one batch (absent for a single event).
@@ -56,10 +65,10 @@ pub struct FramedPublication {
 }
 
 impl FramedPublication {
-    fn new(published: Arc<Published>) -> FramedPublication {
-        let events = published.events.iter().map(|e| Framed::new(e.bytes.clone())).collect();
-        let batch = (!published.batch.is_empty()).then(|| Framed::new(published.batch.clone()));
-        FramedPublication { published, events, batch }
+    fn new(published: Arc<Published>, epoch: String) -> FramedPublication {
+        let events = published.events.iter().map(|e| Framed::new(e.bytes.clone(), e.seq)).collect();
+        let batch = (!published.batch.is_empty()).then(|| Framed::new(published.batch.clone(), published.last_seq()));
+        FramedPublication { published, epoch, events, batch }
     }
 
     /// What this connection should get of it, if anything.
@@ -68,11 +77,19 @@ impl FramedPublication {
             Pick::Nothing => None,
             Pick::One(e) => {
                 let first = self.published.events.first().map_or(e.seq, |f| f.seq);
-                self.events.get((e.seq - first) as usize).map(|f| f.for_client(conn.compressed))
+                self.events.get((e.seq - first) as usize).map(|f| f.for_client(conn.transport, &self.epoch))
             }
-            Pick::All => self.batch.as_ref().or(self.events.first()).map(|f| f.for_client(conn.compressed)),
-            // A batch of its own: rare, and sent plain (compression is per message).
-            Pick::Some(events) => Some(frame::text(&frames::batch(events.iter().map(|e| &e.bytes[..])))),
+            Pick::All => self.batch.as_ref().or(self.events.first()).map(|f| f.for_client(conn.transport, &self.epoch)),
+            // A batch of its own: rare, and sent uncompressed (compression is
+            // per message). It brings the client to the publication's last seq,
+            // whichever of its events matched.
+            Pick::Some(events) => {
+                let batch = frames::batch(events.iter().map(|e| &e.bytes[..]));
+                Some(match conn.transport {
+                    Transport::WebSocket { .. } => frame::text(&batch),
+                    Transport::EventStream => sse::encode(Some((&self.epoch, self.published.last_seq())), None, &batch),
+                })
+            }
         }
     }
 }
@@ -147,7 +164,7 @@ async fn frame_publications(hub: Arc<Hub>, mut events: broadcast::Receiver<Arc<P
     use broadcast::error::RecvError;
     loop {
         let note = match events.recv().await {
-            Ok(published) => Note::Published(Arc::new(FramedPublication::new(published))),
+            Ok(published) => Note::Published(Arc::new(FramedPublication::new(published, hub.epoch()))),
             Err(RecvError::Lagged(_)) => Note::Lagged,
             Err(RecvError::Closed) => {
                 let (generation, next) = hub.listen();
@@ -166,6 +183,8 @@ impl Shard {
         let heartbeat = limits.heartbeat;
         let mut beat = interval_at(Instant::now() + heartbeat, heartbeat);
         beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut keep_alive = interval_at(Instant::now() + sse::KEEP_ALIVE, sse::KEEP_ALIVE);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -196,7 +215,7 @@ impl Shard {
                         Ok(Note::Lagged) | Err(RecvError::Lagged(_)) => {
                             for conn in conns.iter().filter(|c| c.role == Role::Subscriber) {
                                 let snapshot = { hub.resync(&mut conn.lock().sub) };
-                                conn.send(frame::text_for(&snapshot, conn.compressed));
+                                conn.send(conn.message(&snapshot, sse::last_seq_in(&snapshot)));
                             }
                         }
                         Err(RecvError::Closed) => return,
@@ -205,6 +224,13 @@ impl Shard {
                 _ = beat.tick() => {
                     self.apply_members(&mut conns, generation);
                     beat_all(&conns, &hub, heartbeat);
+                }
+                // A comment line keeps idle proxies from closing event streams.
+                _ = keep_alive.tick() => {
+                    let comment = Bytes::from_static(b":keep-alive\n\n");
+                    for conn in conns.iter().filter(|c| c.transport == Transport::EventStream) {
+                        conn.send_control(comment.clone());
+                    }
                 }
             }
         }
@@ -230,20 +256,22 @@ impl Shard {
 /// Every connection's heartbeat at once: a ping for liveness, and for
 /// subscribers the application heartbeat (browsers' JavaScript never sees
 /// pings), both framed once for all. A client silent for two heartbeats is closed.
+/// (An event stream has no pings: a dead SSE client is found by its writes.)
 fn beat_all(conns: &[Arc<Connection>], hub: &Hub, heartbeat: std::time::Duration) {
     let ping = frame::ping();
-    let beat = frame::text(&frames::heartbeat(hub.seq(), now_ms()));
+    let json = frames::heartbeat(hub.seq(), now_ms());
+    let beat = frame::text(&json);
     let mut both = BytesMut::with_capacity(ping.len() + beat.len());
     both.put_slice(&ping);
     both.put_slice(&beat);
     let both = both.freeze();
+    let event = sse::encode(None, None, &json);
     for conn in conns {
-        if conn.silent_for() > heartbeat * 2 {
-            conn.close(frame::code::POLICY, "no traffic for two heartbeats", End::Silent);
-        } else if conn.role == Role::Subscriber {
-            conn.send(both.clone());
-        } else {
-            conn.send(ping.clone());
+        match (conn.transport, conn.role) {
+            (Transport::EventStream, _) => conn.send(event.clone()),
+            _ if conn.silent_for() > heartbeat * 2 => conn.close(frame::code::POLICY, "no traffic for two heartbeats", End::Silent),
+            (_, Role::Subscriber) => conn.send(both.clone()),
+            (_, Role::Echo) => conn.send_control(ping.clone()),
         }
     }
 }

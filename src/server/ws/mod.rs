@@ -23,7 +23,7 @@ pub use fanout::Fanout;
 pub use session::ClientMessage;
 
 use super::{api, guards, query_param, with_ctx, ServerContext};
-use connection::{Connection, Role};
+use connection::{Connection, Role, Transport};
 
 /// `GET /ws` and `GET /ws/echo`.
 pub fn routes(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
@@ -61,7 +61,7 @@ pub fn routes(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
                 .into_response(move |upgraded| async move {
                     let shared = fanout.shared.clone();
                     let (hello, generation) = shared.hub.hello(shared.limits.heartbeat.as_secs().max(1));
-                    let (conn, side) = Connection::new(upgraded.io, Role::Subscriber, compressed, generation, shared);
+                    let (conn, side) = Connection::new(upgraded.io, Role::Subscriber, Transport::WebSocket { compressed }, generation, shared);
                     let shutting_down = *shutdown.borrow();
                     drop(shutdown);
                     let open = super::OpenClient::websocket(&subscribers, compressed);
@@ -93,7 +93,7 @@ pub fn routes(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
                 .into_response(move |upgraded| async move {
                     let shared = fanout.shared.clone();
                     let (_, generation) = shared.hub.hello(1);
-                    let (conn, side) = Connection::new(upgraded.io, Role::Echo, compressed, generation, shared);
+                    let (conn, side) = Connection::new(upgraded.io, Role::Echo, Transport::WebSocket { compressed }, generation, shared);
                     let shutting_down = *shutdown.borrow();
                     drop(shutdown);
                     echo::run(conn, side, upgraded.leftover, fanout, shutting_down).await;

@@ -76,7 +76,7 @@ pub struct Session {
 /// Serves one connection from its first byte to its end. `leftover`: what
 /// the client sent right behind its handshake.
 pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, hello: Bytes, fanout: Arc<Fanout>, url_topics: Vec<Topic>, shutting_down: bool) {
-    conn.send(frame::text_for(&hello, conn.compressed));
+    conn.send(conn.message(&hello, None));
     let shard = fanout.join(conn.clone());
     let mut session = Session { conn: conn.clone(), allowance: RATE_BURST, last_refill: Instant::now(), gauge: Default::default() };
     if !url_topics.is_empty() {
@@ -122,7 +122,6 @@ impl Reader {
                     let end = if violation.code == code::TOO_BIG { End::TooLarge } else { End::Protocol };
                     conn.close(violation.code, violation.reason, end);
                     // Nothing more is parsed; the client gets the grace period to close.
-                    self.incoming = Incoming::new(0, false);
                     self.discard_until_closed(conn, conn.close_grace()).await;
                     return None;
                 }
@@ -132,7 +131,7 @@ impl Reader {
             // out: flooding us only slows the flood.
             let backlogged = self.deadline.is_none() && conn.backlogged();
             tokio::select! {
-                read = conn.read(&mut self.side, &mut self.incoming), if !backlogged => match read {
+                read = conn.read(&mut self.side, |bytes| self.incoming.extend(bytes)), if !backlogged => match read {
                     Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 },
@@ -145,12 +144,7 @@ impl Reader {
 
     async fn discard_until_closed(&mut self, conn: &Arc<Connection>, grace: std::time::Duration) {
         let _ = tokio::time::timeout(grace, async {
-            loop {
-                match conn.read(&mut self.side, &mut self.incoming).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => self.incoming = Incoming::new(0, false),
-                }
-            }
+            while let Ok(1..) = conn.read(&mut self.side, |_| {}).await {}
         })
         .await;
     }
@@ -172,7 +166,7 @@ impl Session {
             match message {
                 Inbound::Text(text) if !conn.is_closing() => self.on_text(&text).await,
                 Inbound::Binary(_) if !conn.is_closing() => self.reject("bad_request", "binary messages are not part of this protocol; send JSON text"),
-                Inbound::Ping(payload) => conn.send(frame::pong(&payload)),
+                Inbound::Ping(payload) => conn.send_control(frame::pong(&payload)),
                 Inbound::Close(code_sent) => {
                     if let Next::Stop = answer_close(&conn, code_sent) {
                         return;
@@ -227,7 +221,7 @@ impl Session {
         let catchup = hub.subscribe(&mut state.sub, &topics, since.as_ref());
         self.gauge.update(&state.sub);
         if let Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) = catchup {
-            self.conn.send_locked(&mut state, frame::text_for(&frame, self.conn.compressed));
+            self.conn.send_locked(&mut state, self.conn.message(&frame, None));
         }
     }
 
@@ -235,7 +229,7 @@ impl Session {
     /// connection stays open.
     fn reject(&mut self, code: &'static str, message: &str) {
         metrics::counter!(telemetry::INBOUND_ERRORS, "code" => code).increment(1);
-        self.conn.send(frame::text_for(&frames::error(code, message), self.conn.compressed));
+        self.conn.send(self.conn.message(&frames::error(code, message), None));
     }
 
     fn take_allowance(&mut self) -> bool {

@@ -68,6 +68,8 @@ impl Abort {
 }
 
 /// `GET /sse`.
+pub mod direct;
+
 pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path("sse")
@@ -91,20 +93,10 @@ fn respond(
     drained: Option<Drained>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
-    // Absent or blank: every game.
-    let raw = query_param(&query, "topics").filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "all".into());
-    let topics = match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
-        Ok(t) => t,
+    let (topics, since) = match request(&ctx, &query, last_event_id.as_deref(), origin.as_deref()) {
+        Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
-    // The SSE connection stays an HTTP connection: it keeps its own place under the caps.
-    if let Err(refused) = super::admit(&ctx, origin.as_deref(), None) {
-        return refused.into_response();
-    }
-    // The header is what a reconnecting EventSource sends; the query parameter is
-    // for clients that open a new one (and for proxies that strip the header).
-    // The header wins: EventSource reconnects to the same URL, old parameter and all.
-    let since = last_event_id.as_deref().and_then(parse_event_id).or_else(|| query_param(&query, "lastEventId").as_deref().and_then(parse_event_id));
 
     let (tx, rx) = mpsc::channel(1);
     let demand = Arc::new(Notify::new());
@@ -116,6 +108,27 @@ fn respond(
     // Widgets on news sites read the stream from another origin.
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
+}
+
+/// What an `/sse` request asks for, checked: its topics and where it resumes.
+/// Shared by both ways an event stream is served (here and [`direct`]).
+pub(super) fn request(ctx: &ServerContext, query: &str, last_event_id: Option<&str>, origin: Option<&str>) -> Result<(Vec<Topic>, Option<Since>), Box<super::Reply>> {
+    // Absent or blank: every game.
+    let raw = query_param(query, "topics").filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "all".into());
+    let topics = api::check_topics_param(&raw, ctx.limits.max_topics_per_client)?;
+    // The SSE connection stays an HTTP connection: it keeps its own place under the caps.
+    super::admit(ctx, origin, None)?;
+    // The header is what a reconnecting EventSource sends; the query parameter is
+    // for clients that open a new one (and for proxies that strip the header).
+    // The header wins: EventSource reconnects to the same URL, old parameter and all.
+    let since = last_event_id.and_then(parse_event_id).or_else(|| query_param(query, "lastEventId").as_deref().and_then(parse_event_id));
+    Ok((topics, since))
+}
+
+/// `retry:` with jitter: after a restart, plain EventSource clients come back
+/// spread over a few seconds rather than all at once.
+pub(super) fn retry_jitter() -> Duration {
+    Duration::from_millis(rand::random_range(1000..5000))
 }
 
 /// A `text/event-stream` response whose events are what `rx` hands over, one
@@ -132,6 +145,26 @@ fn stream_response(outbox: Outbox) -> warp::reply::Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// One event in one buffer: `id:` (when it moves the client), `retry:`, the
+/// `data:` line (the frame's JSON: serde_json output is one line), and the
+/// blank line that ends it. For events written once and shared by every
+/// client of the connection core (see `direct`).
+pub fn encode(id: Option<(&str, u64)>, retry: Option<Duration>, json: &[u8]) -> Bytes {
+    let mut head = String::new();
+    if let Some((epoch, seq)) = id {
+        head.push_str(&format!("id:{epoch}:{seq}\n"));
+    }
+    if let Some(retry) = retry {
+        head.push_str(&format!("retry:{}\n", retry.as_millis()));
+    }
+    head.push_str("data:");
+    let mut event = Vec::with_capacity(head.len() + json.len() + 2);
+    event.extend_from_slice(head.as_bytes());
+    event.extend_from_slice(json);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
 }
 
 /// `<epoch>:<seq>`, as this server writes `id:` lines.
@@ -285,9 +318,7 @@ impl Session {
     async fn stream(&mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: &mut watch::Receiver<bool>) -> Result<Infallible, End> {
         let heartbeat = self.limits.heartbeat;
         let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
-        // `retry:` with jitter: after a restart, plain EventSource clients come
-        // back spread over a few seconds rather than all at once.
-        let retry = Duration::from_millis(rand::random_range(1000..5000));
+        let retry = retry_jitter();
         let len = hello.len();
         self.send(Event::new(None, Some(retry), hello), len, shutdown).await?;
         if let Some(since) = &since {
