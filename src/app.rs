@@ -138,7 +138,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
         cluster: cluster.as_ref().map(Cluster::status),
-        fanout: server::ws::Fanout::start(hub.clone(), limits.clone(), shutdown_rx.clone()),
+        fanout: server::core::Fanout::start(hub.clone(), limits.clone(), shutdown_rx.clone()),
         subscribers: Arc::default(),
     };
     let subscribers = ctx.subscribers.clone();

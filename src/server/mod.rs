@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod core;
 pub mod drain;
 pub mod guards;
 pub mod sse;
@@ -51,7 +52,7 @@ pub struct ServerContext {
     /// Cluster mode: this node's role, the leader and the lag, for `/status`.
     pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
     /// Writes each event to every WebSocket subscriber.
-    pub fanout: Arc<ws::Fanout>,
+    pub fanout: Arc<core::Fanout>,
     pub subscribers: Arc<Subscribers>,
 }
 

@@ -1,6 +1,6 @@
 //! `/sse` on the connection core: an event stream asked for as a plain TCP
 //! connection's first request is answered here, not through hyper, and its
-//! socket joins the fan-out like a WebSocket's (`server/ws/fanout.rs`): each
+//! socket joins the fan-out like a WebSocket's (`server/core`): each
 //! event written once for all, straight to the socket, a queue only while it
 //! is full. A stalled SSE client then costs what a stalled WebSocket client
 //! costs, instead of hyper's connection state, buffers and a task.
@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use super::{last_seq_in, request, retry_jitter};
 use crate::hub::{Catchup, Since, Topic};
 use crate::server::guards::Admission;
-use crate::server::ws::connection::{Connection, End, ReadSide, Role, Transport};
+use crate::server::core::connection::{Connection, End, ReadSide, Role, Transport};
 use crate::server::ws::frame::code;
 use crate::server::{OpenClient, ServerContext};
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::connection::{Connection, ReadSide};
-use super::fanout::Fanout;
+use crate::server::core::connection::{Connection, ReadSide};
+use crate::server::core::Fanout;
 use super::frame::{self, code, Inbound};
 use super::session::{answer_close, Next, Reader};
 use crate::telemetry;
@@ -24,7 +24,7 @@ use crate::telemetry;
 pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout: Arc<Fanout>, shutting_down: bool) {
     let shard = fanout.join(conn.clone());
     if shutting_down {
-        conn.close(code::AWAY, "server shutting down", super::connection::End::ServerShutdown);
+        conn.close(code::AWAY, "server shutting down", crate::server::core::End::ServerShutdown);
     }
     let mut reader = Reader::new(&conn, side, &leftover);
     while let Some(message) = reader.next(&conn).await {
@@ -42,7 +42,7 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout:
     }
     let end = conn.finish();
     fanout.leave(shard);
-    if let Some(reason) = end.as_ref().and_then(super::connection::End::reason) {
+    if let Some(reason) = end.as_ref().and_then(crate::server::core::End::reason) {
         metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
     }
     tracing::debug!(?end, "echo socket ended");

@@ -7,7 +7,7 @@
 //! the connection back from hyper, and keep no read buffer at all while the
 //! client is idle ([`super::frame::Incoming`]). Taking the connection back also
 //! gives the fan-out the plain TCP socket itself, which it writes to without a
-//! task in between ([`super::connection`]).
+//! task in between (`server/core`).
 
 use std::future::Future;
 
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use warp::http::{header, HeaderMap, Response, StatusCode};
 use warp::Filter;
 
-use super::connection::Io;
+use crate::server::core::connection::Io;
 use super::deflate;
 use crate::server::drain::Watched;
 

@@ -4,14 +4,13 @@
 //! - [`handshake`]: the upgrade, permessage-deflate negotiated, the socket taken back from hyper.
 //! - [`frame`]: frames as written (once, for everyone) and as read from a client.
 //! - [`deflate`]: compress once per message, inflate with a cap (RFC 7692).
-//! - [`connection`]: one socket and its writers: try a write, queue only if it would block.
-//! - [`fanout`]: each event framed once and written to every subscriber by a shard per core.
 //! - [`session`] and [`echo`]: the client's side of each protocol, one sleeping reader each.
+//!
+//! The socket itself and the fan-out are the connection core's
+//! (`server/core`), shared with Server-Sent Events.
 
-pub mod connection;
 pub mod deflate;
 pub mod echo;
-pub mod fanout;
 pub mod frame;
 pub mod handshake;
 pub mod session;
@@ -19,11 +18,11 @@ pub mod session;
 use warp::filters::BoxedFilter;
 use warp::{Filter, Reply};
 
-pub use fanout::Fanout;
+pub use crate::server::core::Fanout;
 pub use session::ClientMessage;
 
 use super::{api, guards, query_param, with_ctx, ServerContext};
-use connection::{Connection, Role, Transport};
+use crate::server::core::{Connection, Role, Transport};
 
 /// `GET /ws` and `GET /ws/echo`.
 pub fn routes(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {

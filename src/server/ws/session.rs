@@ -3,7 +3,7 @@
 //!
 //! This is the connection's only task, and it sleeps until the client sends
 //! something: events and heartbeats are written by the fan-out shard the
-//! connection belongs to ([`super::fanout`]). When the server closes the
+//! connection belongs to (`server/core/fanout.rs`). When the server closes the
 //! connection (too slow, silent, shutdown), the task reads on for one
 //! `send_timeout` so the client's close can be taken, then lets go.
 
@@ -13,8 +13,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::connection::{Connection, End, ReadSide};
-use super::fanout::Fanout;
+use crate::server::core::connection::{Connection, End, ReadSide};
+use crate::server::core::Fanout;
 use super::frame::{self, code, Inbound, Incoming};
 use crate::hub::{frames, Catchup, Since, Topic};
 use crate::telemetry;

@@ -20,7 +20,7 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use super::connection::{Connection, End, Role, Shared, Transport};
 use crate::server::sse;
-use super::{deflate, frame};
+use crate::server::ws::{deflate, frame};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Hub, Pick, Published};
 

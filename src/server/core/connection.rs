@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::frame::{self, code};
+use crate::server::ws::frame::{self, code};
 use crate::config::Limits;
 use crate::hub::{Hub, Subscription};
 use crate::telemetry;
