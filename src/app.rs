@@ -31,6 +31,8 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
+    /// WebSocket and SSE clients connected now.
+    pub subscribers: Arc<server::Subscribers>,
     control: mpsc::Sender<Control>,
     supervisor: JoinHandle<()>,
 }
@@ -57,6 +59,7 @@ struct Supervisor {
     /// Cluster mode: the leader polls (not this supervisor's scheduler) and
     /// Redis is the state (no state file).
     cluster: Option<Cluster>,
+    subscribers: Arc<server::Subscribers>,
 }
 
 /// Starts everything and returns once the listeners are bound and every feed is
@@ -136,13 +139,16 @@ pub async fn start(config: Config) -> Result<Running, String> {
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
         cluster: cluster.as_ref().map(Cluster::status),
+        fanout: server::core::Fanout::start(hub.clone(), limits.clone(), shutdown_rx.clone()),
+        subscribers: Arc::default(),
     };
+    let subscribers = ctx.subscribers.clone();
     let public = server::public_routes(&ctx);
     let admin = server::admin_routes(&ctx);
     let mut servers = Vec::new();
     let public_routes = match admin_listener {
         Some(admin_listener) => {
-            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, shutdown_rx.clone())));
+            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, None, shutdown_rx.clone())));
             server::finish(public)
         }
         None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
@@ -152,11 +158,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
         store.watch(Duration::from_secs(2));
         let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
         for listener in tls_listeners {
-            servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), Some(acceptor.clone()), Some(ctx.gate.clone()), shutdown_rx.clone())));
+            servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), Some(acceptor.clone()), Some(ctx.gate.clone()), None, shutdown_rx.clone())));
         }
     }
+    let direct = server::sse::direct::Direct::new(&ctx);
     for listener in listeners {
-        servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), None, Some(ctx.gate.clone()), shutdown_rx.clone())));
+        servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), None, Some(ctx.gate.clone()), Some(direct.clone()), shutdown_rx.clone())));
     }
     readiness.listening.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
@@ -173,12 +180,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         readiness,
         shutdown,
         servers,
+        subscribers: subscribers.clone(),
         pipeline,
         saver,
         cluster,
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
-    Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
+    Ok(Running { addr, tls_addr, admin_addr, hub, health, subscribers, control, supervisor })
 }
 
 /// Restored games whose feed is no longer configured (renamed or removed while
@@ -286,7 +294,7 @@ impl Supervisor {
                 }
                 _ = status.tick() => {
                     self.refresh_feed_gauges();
-                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.hub.subscriber_count(), self.hub.seq()));
+                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.subscribers.total(), self.hub.seq()));
                 }
             }
         }
@@ -407,7 +415,7 @@ impl Supervisor {
         }
         // Give sessions a moment to send their close frames.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+        while self.subscribers.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.scheduler.shutdown().await;

@@ -1,6 +1,7 @@
 //! The fan-out path under clients that do not keep up, against the real binary:
 //! a slow reader among fast ones, a reader that stops in the middle of a large
-//! frame, and (once the server negotiates it) permessage-deflate. The clients
+//! frame, and permessage-deflate (compressed and plain clients side by side, a
+//! deflate bomb). The clients
 //! are hand-written (`common::raw_ws`), so every frame header on the wire is
 //! checked, not only what a WebSocket library would let through.
 
@@ -257,7 +258,6 @@ async fn next_data(ws: &mut RawWs) -> raw_ws::Message {
 /// same JSON for the same events: the compressed frames (RSV1) inflate to the
 /// plain frames' bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "permessage-deflate lands with the ws core"]
 async fn compressed_and_plain_clients_receive_the_same_json() {
     let mut doc = espn_many(200);
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
@@ -304,7 +304,6 @@ async fn compressed_and_plain_clients_receive_the_same_json() {
 /// A compressed client message that inflates past `limits.max_message_bytes`
 /// closes that client with 1009; the others never notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "permessage-deflate lands with the ws core"]
 async fn a_deflate_bomb_gets_1009_and_others_keep_receiving() {
     let mut doc = espn_many(20);
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
