@@ -1,9 +1,9 @@
 //! The fan-out path under clients that do not keep up, against the real binary:
 //! a slow reader among fast ones, a reader that stops in the middle of a large
 //! frame, and permessage-deflate (compressed and plain clients side by side, a
-//! deflate bomb). The clients
-//! are hand-written (`common::raw_ws`), so every frame header on the wire is
-//! checked, not only what a WebSocket library would let through.
+//! deflate bomb). The clients are hand-written (`common::raw_ws`), so every
+//! frame header on the wire is checked, not only what a WebSocket library would
+//! let through.
 
 mod common;
 
