@@ -319,6 +319,8 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Accepts connections until `shutdown` turns true, serving `routes` on each
 /// (over TLS when `tls` is given), with upgrades (WebSocket) enabled. With a
 /// `gate`, each connection must pass its caps first (the public listeners).
+/// One accept loop per listening socket: a public address has one socket per
+/// core ([`listen`]), each served by its own call.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
