@@ -15,6 +15,7 @@ pub mod sse;
 pub mod status;
 pub mod tls;
 pub mod upgrade;
+pub mod ws_deflate;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
