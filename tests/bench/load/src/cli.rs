@@ -77,6 +77,11 @@ pub struct ClientArgs {
     /// A name copied into the result.
     #[arg(long)]
     pub label: Option<String>,
+    /// Offer permessage-deflate (`permessage-deflate; client_max_window_bits`, as Chromium
+    /// does) and inflate compressed frames; the result reports wire bytes per frame kind
+    /// and whether the server accepted.
+    #[arg(long)]
+    pub deflate: bool,
     #[arg(long, hide = true)]
     pub child: bool,
     #[arg(long, hide = true, default_value_t = 0)]
