@@ -190,6 +190,9 @@ pub struct TableArgs {
     pub service_storm: Option<PathBuf>,
     #[arg(long)]
     pub service_idle: Option<PathBuf>,
+    /// The service's main window again, its clients offering permessage-deflate (`subscribe --deflate`).
+    #[arg(long)]
+    pub service_deflate: Option<PathBuf>,
     #[arg(long)]
     pub node_main: Option<PathBuf>,
     #[arg(long)]
