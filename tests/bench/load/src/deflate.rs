@@ -12,6 +12,7 @@
 //! If the server declines (no `Sec-WebSocket-Extensions` in its answer) the
 //! connection simply carries plain frames, and the result says so.
 
+use std::cell::RefCell;
 use std::io::Cursor;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -78,7 +79,10 @@ pub struct DeflateWs {
     buf: BytesMut,
     /// `None`: the server declined, frames are plain.
     pub accepted: Option<Accepted>,
-    inflater: Decompress,
+    /// Only without `server_no_context_takeover`: the window kept between messages.
+    /// (Otherwise one inflater per thread serves every connection: a process with
+    /// thousands of connections must not hold ~40 KiB of inflater state for each.)
+    kept: Option<Box<Decompress>>,
     /// A fragmented message in progress: (compressed, payload so far, wire bytes so far).
     partial: Option<(bool, Vec<u8>, usize)>,
 }
@@ -128,7 +132,7 @@ impl DeflateWs {
             1 => Some(parse_accept(&extensions[0]).map_err(|e| format!("handshake: {e}"))?),
             _ => return Err(format!("handshake: several extensions answered: {extensions:?}")),
         };
-        Ok(DeflateWs { stream, buf, accepted, inflater: Decompress::new(false), partial: None })
+        Ok(DeflateWs { stream, buf, accepted, kept: None, partial: None })
     }
 
     /// The next text message. Answers pings on the way; a close frame or the end of
@@ -198,41 +202,6 @@ impl DeflateWs {
         Ok(Some(Text { payload, wire }))
     }
 
-    /// Inflates one message (RFC 7692 §7.2.2): append the tail, inflate with the
-    /// negotiated context (fresh each time, or kept from the previous message).
-    fn inflate(&mut self, compressed: &[u8]) -> Result<Vec<u8>, String> {
-        if self.accepted.as_ref().is_none_or(|a| a.no_context_takeover) {
-            self.inflater.reset(false);
-        }
-        let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
-        for input in [compressed, &TAIL[..]] {
-            let mut pos = 0;
-            loop {
-                if out.len() == out.capacity() {
-                    if out.len() >= MAX_MESSAGE {
-                        return Err("error: a compressed message inflates past 64 MiB".into());
-                    }
-                    out.reserve(out.capacity());
-                }
-                let before = self.inflater.total_in();
-                let status = self
-                    .inflater
-                    .decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync)
-                    .map_err(|e| format!("error: bad deflate data: {e}"))?;
-                pos += (self.inflater.total_in() - before) as usize;
-                if status == Status::StreamEnd {
-                    // A final block: the next message starts a new stream.
-                    self.inflater.reset(false);
-                    return Ok(out);
-                }
-                if pos == input.len() && out.len() < out.capacity() {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Sends one text message, masked and uncompressed.
     pub async fn send_text(&mut self, text: &str) -> Result<(), String> {
         self.send(Frame::message(Bytes::copy_from_slice(text.as_bytes()), OpCode::Data(Data::Text), true)).await
@@ -244,6 +213,54 @@ impl DeflateWs {
         frame.format(&mut out).map_err(|e| format!("error: {e}"))?;
         self.stream.write_all(&out).await.map_err(|e| format!("error: {e}"))
     }
+
+    /// Inflates one message (RFC 7692 §7.2.2) with the negotiated context: fresh
+    /// each time, or kept from the previous message.
+    fn inflate(&mut self, compressed: &[u8]) -> Result<Vec<u8>, String> {
+        match &self.accepted {
+            Some(a) if !a.no_context_takeover => {
+                inflate_with(self.kept.get_or_insert_with(|| Box::new(Decompress::new(false))), compressed)
+            }
+            _ => FRESH.with_borrow_mut(|inflater| {
+                inflater.reset(false);
+                inflate_with(inflater, compressed)
+            }),
+        }
+    }
+}
+
+thread_local! {
+    /// The inflater of every connection without context takeover, reset per message.
+    static FRESH: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// One message: append the tail and inflate, never past [`MAX_MESSAGE`].
+fn inflate_with(inflater: &mut Decompress, compressed: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
+    for input in [compressed, &TAIL[..]] {
+        let mut pos = 0;
+        loop {
+            if out.len() == out.capacity() {
+                if out.len() >= MAX_MESSAGE {
+                    return Err("error: a compressed message inflates past 64 MiB".into());
+                }
+                out.reserve(out.capacity());
+            }
+            let before = inflater.total_in();
+            let status =
+                inflater.decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync).map_err(|e| format!("error: bad deflate data: {e}"))?;
+            pos += (inflater.total_in() - before) as usize;
+            if status == Status::StreamEnd {
+                // A final block: the next message starts a new stream.
+                inflater.reset(false);
+                return Ok(out);
+            }
+            if pos == input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A client frame's mask: it only has to be unpredictable to the network, not secret.
