@@ -32,6 +32,8 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
+    /// WebSocket and SSE clients connected now.
+    pub subscribers: Arc<server::Subscribers>,
     control: mpsc::Sender<Control>,
     supervisor: JoinHandle<()>,
 }
@@ -58,6 +60,7 @@ struct Supervisor {
     /// Cluster mode: the leader polls (not this supervisor's scheduler) and
     /// Redis is the state (no state file).
     cluster: Option<Cluster>,
+    subscribers: Arc<server::Subscribers>,
 }
 
 /// Starts everything and returns once the listeners are bound and every feed is
@@ -135,13 +138,16 @@ pub async fn start(config: Config) -> Result<Running, String> {
         gate: ConnectionGate::new(limits.max_connections, limits.max_connections_per_ip),
         shutdown: shutdown_rx.clone(),
         cluster: cluster.as_ref().map(Cluster::status),
+        fanout: server::core::Fanout::start(hub.clone(), limits.clone(), shutdown_rx.clone()),
+        subscribers: Arc::default(),
     };
+    let subscribers = ctx.subscribers.clone();
     let public = server::public_routes(&ctx);
     let admin = server::admin_routes(&ctx);
     let mut servers = Vec::new();
     let public_routes = match admin_listener {
         Some(admin_listener) => {
-            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, shutdown_rx.clone())));
+            servers.push(tokio::spawn(server::serve(admin_listener, server::finish(admin), None, None, None, shutdown_rx.clone())));
             server::finish(public)
         }
         None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
@@ -149,9 +155,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
     if let (Some(store), Some(tls_listener)) = (&certs, tls_listener) {
         store.watch(Duration::from_secs(2));
         let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
-        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), shutdown_rx.clone())));
+        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), None, shutdown_rx.clone())));
     }
-    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), shutdown_rx)));
+    let direct = server::sse::direct::Direct::new(&ctx);
+    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), Some(direct), shutdown_rx)));
     readiness.listening.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
 
@@ -167,12 +174,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         readiness,
         shutdown,
         servers,
+        subscribers: subscribers.clone(),
         pipeline,
         saver,
         cluster,
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
-    Ok(Running { addr, tls_addr, admin_addr, hub, health, control, supervisor })
+    Ok(Running { addr, tls_addr, admin_addr, hub, health, subscribers, control, supervisor })
 }
 
 /// How many connections may wait to be accepted. tokio's `TcpListener::bind`
@@ -295,7 +303,7 @@ impl Supervisor {
                 }
                 _ = status.tick() => {
                     self.refresh_feed_gauges();
-                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.hub.subscriber_count(), self.hub.seq()));
+                    systemd::status(&format!("{} feeds, {} clients, seq {}", self.config.feeds.len(), self.subscribers.total(), self.hub.seq()));
                 }
             }
         }
@@ -416,7 +424,7 @@ impl Supervisor {
         }
         // Give sessions a moment to send their close frames.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while self.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+        while self.subscribers.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.scheduler.shutdown().await;

@@ -50,7 +50,7 @@ pub fn mapped(data: &[u8]) {
 /// subscribe carried out against a hub with history.
 pub fn client_message(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(message) = crate::server::session::ClientMessage::parse(text) else { return };
+    let Ok(message) = crate::server::ws::ClientMessage::parse(text) else { return };
     let (topics, since) = message.into_parts();
     let max = crate::config::Limits::default().max_topics_per_client;
     let Ok(topics) = crate::server::api::check_topics(topics.iter().map(String::as_str), max) else { return };

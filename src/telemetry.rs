@@ -4,7 +4,6 @@
 //! `_total` on counters, and no high-cardinality labels (no client or game ids;
 //! feed ids and topic kinds only).
 
-use std::sync::atomic::AtomicI64;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -34,11 +33,8 @@ pub const CONFIG_RELOADS: &str = "scoreticker_config_reloads_total";
 pub const FEED_FILES_IGNORED: &str = "scoreticker_feed_files_ignored";
 pub const STATE_WRITES: &str = "scoreticker_state_writes_total";
 pub const SNAPSHOT_REQUESTS: &str = "scoreticker_snapshot_requests_total";
+pub const WS_COMPRESSED: &str = "scoreticker_ws_compressed_connections_total";
 
-/// Clients connected now, by transport, for the status page to read (the
-/// metrics recorder is write-only). Updated beside [`CONNECTIONS_OPEN`].
-pub static WS_CLIENTS: AtomicI64 = AtomicI64::new(0);
-pub static SSE_CLIENTS: AtomicI64 = AtomicI64::new(0);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -80,7 +76,8 @@ fn register_at_zero() {
         metrics::gauge!(SUBSCRIPTIONS, "kind" => kind).increment(0.0);
     }
     metrics::counter!(RESYNCS).increment(0);
-    for reason in ["slow", "silent", "too_large", "shutdown"] {
+    metrics::counter!(WS_COMPRESSED).increment(0);
+    for reason in ["slow", "silent", "too_large", "protocol", "shutdown"] {
         metrics::counter!(CLIENTS_CLOSED, "reason" => reason).increment(0);
     }
     for code in ["bad_request", "unknown_topic", "too_many_topics", "rate_limited"] {
@@ -131,7 +128,8 @@ fn describe() {
     describe_counter!(FRAMES_SENT, "Frames written to clients (WebSocket; SSE with transport=\"sse\").");
     describe_counter!(BYTES_SENT, Unit::Bytes, "Bytes written to clients (WebSocket; SSE with transport=\"sse\").");
     describe_counter!(RESYNCS, "Clients that fell behind the broadcast and got a fresh snapshot.");
-    describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, shutdown).");
+    describe_counter!(CLIENTS_CLOSED, "Connections closed by the server, by reason (slow, silent, too_large, protocol, shutdown).");
+    describe_counter!(WS_COMPRESSED, "WebSocket connections that negotiated permessage-deflate (also counted in scoreticker_connections_total).");
     describe_counter!(INBOUND_ERRORS, "Bad client messages answered with an error frame, by error code.");
     describe_counter!(GUARD_REJECTIONS, "Connections refused by a guard (origin, per_ip, max_connections).");
     describe_gauge!(HTTP_CONNECTIONS_OPEN, "Open connections of the public listeners, of any kind, under limits.max_connections.");
@@ -148,4 +146,44 @@ fn describe() {
     describe_gauge!(FEED_FILES_IGNORED, "Entries named *.toml in the feeds directory that are not readable feed files (directory, dangling symlink, symlink loop), as of the last load.");
     describe_counter!(STATE_WRITES, "State file writes, by result (ok, error).");
     describe_counter!(SNAPSHOT_REQUESTS, "Requests that reached /api/v1/games, by status (200, 304, 301 to the canonical URL): behind a CDN, what it did not absorb.");
+}
+
+/// One client's topics in `scoreticker_subscriptions` (by kind: topics
+/// themselves are unbounded), kept in line with its subscription.
+#[derive(Debug, Default)]
+pub struct TopicGauge {
+    counted: [i64; 5],
+}
+
+impl TopicGauge {
+    const KINDS: [&'static str; 5] = ["all", "league", "feed", "game", "team"];
+
+    pub fn update(&mut self, sub: &crate::hub::Subscription) {
+        use crate::hub::Topic;
+        let mut now = [0i64; 5];
+        for t in sub.topics() {
+            now[match t {
+                Topic::All => 0,
+                Topic::League(_) => 1,
+                Topic::Feed(_) => 2,
+                Topic::Game(_) => 3,
+                Topic::Team { .. } => 4,
+            }] += 1;
+        }
+        self.set(now);
+    }
+
+    /// The client left: its topics no longer count.
+    pub fn clear(&mut self) {
+        self.set([0; 5]);
+    }
+
+    fn set(&mut self, now: [i64; 5]) {
+        for (kind, (new, old)) in now.iter().zip(self.counted).enumerate() {
+            if *new != old {
+                metrics::gauge!(SUBSCRIPTIONS, "kind" => Self::KINDS[kind]).increment((new - old) as f64);
+            }
+        }
+        self.counted = now;
+    }
 }

@@ -356,9 +356,9 @@ async fn a_client_that_stops_reading_is_dropped_and_others_carry_on() {
         let msg = json!({"type":"subscribe","topics":["all"]}).to_string();
         stuck.send(tokio_tungstenite::tungstenite::Message::Text(msg.into())).await.unwrap();
     }
-    assert_eq!(service.running.hub.subscriber_count(), 2);
+    assert_eq!(service.running.subscribers.total(), 2);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while service.running.hub.subscriber_count() > 1 {
+    while service.running.subscribers.total() > 1 {
         assert!(std::time::Instant::now() < deadline, "the stuck client was never dropped");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -383,7 +383,7 @@ async fn silent_peers_are_dropped_and_answering_peers_kept() {
     // A peer that reads (tungstenite answers pings while reading).
     let mut alive = Client::connect(&service.ws("?topics=all")).await;
     alive.hello().await;
-    assert_eq!(service.running.hub.subscriber_count(), 2);
+    assert_eq!(service.running.subscribers.total(), 2);
     let mut heartbeats = 0;
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(5) {
@@ -395,7 +395,7 @@ async fn silent_peers_are_dropped_and_answering_peers_kept() {
             }
         }
     }
-    assert_eq!(service.running.hub.subscriber_count(), 1, "the silent peer was dropped, the reader kept");
+    assert_eq!(service.running.subscribers.total(), 1, "the silent peer was dropped, the reader kept");
     assert!(heartbeats >= 3, "application heartbeats every second: got {heartbeats}");
     drop(silent);
     service.running.stop().await;

@@ -270,7 +270,7 @@ async fn an_sse_client_that_stops_reading_is_dropped_and_others_carry_on() {
     let mut stuck = socket.connect(service.addr).await.unwrap();
     stuck.write_all(b"GET /sse?topics=all HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while service.running.hub.subscriber_count() < 2 {
+    while service.running.subscribers.total() < 2 {
         assert!(std::time::Instant::now() < deadline, "the stuck client never connected");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -290,7 +290,7 @@ async fn an_sse_client_that_stops_reading_is_dropped_and_others_carry_on() {
         }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(25);
-    while service.running.hub.subscriber_count() > 1 {
+    while service.running.subscribers.total() > 1 {
         assert!(std::time::Instant::now() < deadline, "the stuck SSE client was never dropped");
         assert!(!reader.is_finished(), "the good reader stopped hearing events");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,4 +1,6 @@
-//! The server → client frames of the wire protocol, encoded once.
+//! The server → client messages of the wire protocol (their JSON), encoded
+//! once. How they are framed on a connection is the transport's business
+//! (`server/ws`, `server/sse`).
 //!
 //! Games are serialized once when they change and then spliced as raw bytes into
 //! every frame that carries them (updates, snapshots, batches), so no client
@@ -7,33 +9,6 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::diff::Change;
-
-/// Wraps a JSON text in a WebSocket text frame. Server → client frames are not
-/// masked, so these bytes are exactly what goes on every client's wire: encode
-/// once, write to all.
-pub fn ws_text(json: &[u8]) -> Bytes {
-    let len = json.len();
-    let mut b = BytesMut::with_capacity(len + 10);
-    b.put_u8(0x81); // FIN, opcode 1 (text)
-    if len < 126 {
-        b.put_u8(len as u8);
-    } else if len <= u16::MAX as usize {
-        b.put_u8(126);
-        b.put_u16(len as u16);
-    } else {
-        b.put_u8(127);
-        b.put_u64(len as u64);
-    }
-    b.put_slice(json);
-    b.freeze()
-}
-
-/// A WebSocket frame and, as a view into the same allocation, its JSON text.
-pub fn framed(json: &[u8]) -> (Bytes, Bytes) {
-    let ws = ws_text(json);
-    let text = ws.slice(ws.len() - json.len()..);
-    (ws, text)
-}
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
@@ -105,22 +80,6 @@ mod tests {
 
     fn parse(b: &Bytes) -> Value {
         serde_json::from_slice(b).unwrap()
-    }
-
-    #[test]
-    fn websocket_framing_matches_tungstenite() {
-        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-        for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
-            let json = vec![b'x'; len];
-            let ours = ws_text(&json);
-            let mut theirs = Vec::new();
-            Frame::message(json.clone(), tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
-                tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text), true).format(&mut theirs).unwrap();
-            assert_eq!(&ours[..], &theirs[..], "length {len}");
-            let (ws, text) = framed(&json);
-            assert_eq!(ws, ours);
-            assert_eq!(&text[..], &json[..]);
-        }
     }
 
     #[test]

@@ -23,22 +23,20 @@ use crate::diff::Event;
 use crate::model::Game;
 pub use topics::{Routing, Subscription, Topic};
 
-/// One event as every client receives it.
+/// One event as every client receives it: its seq, what it is about, and its
+/// JSON text. Transports add their own framing (`server/`), once per event.
 #[derive(Debug)]
 pub struct EventFrame {
     pub seq: u64,
     pub ts: i64,
     pub routing: Routing,
-    /// The complete JSON text of the `update` or `remove` frame (a view into `ws`).
+    /// The complete JSON text of the `update` or `remove` frame.
     pub bytes: Bytes,
-    /// The same, as a ready WebSocket frame.
-    pub ws: Bytes,
 }
 
 impl EventFrame {
-    fn new(seq: u64, ts: i64, routing: Routing, json: &[u8]) -> EventFrame {
-        let (ws, bytes) = frames::framed(json);
-        EventFrame { seq, ts, routing, bytes, ws }
+    fn new(seq: u64, ts: i64, routing: Routing, json: Bytes) -> EventFrame {
+        EventFrame { seq, ts, routing, bytes: json }
     }
 }
 
@@ -49,12 +47,10 @@ pub struct Published {
     /// All of `events` as one `batch` frame, for the many clients that want them all
     /// (empty when there is a single event: its own frame is sent instead).
     pub batch: Bytes,
-    /// The same batch as a ready WebSocket frame.
-    pub batch_ws: Bytes,
 }
 
 /// Which of a publication's events one client wants.
-enum Pick<'a> {
+pub enum Pick<'a> {
     Nothing,
     One(&'a EventFrame),
     All,
@@ -63,8 +59,9 @@ enum Pick<'a> {
 
 impl Published {
     /// Decides without allocating in the common cases (none, one, all): this
-    /// runs once per client per publication.
-    fn pick(&self, sub: &Subscription) -> Pick<'_> {
+    /// runs once per client per publication. `One` and `All` name frames every
+    /// such client shares; only `Some` needs a batch of its own.
+    pub fn pick(&self, sub: &Subscription) -> Pick<'_> {
         let mut first = None;
         let mut count = 0;
         for e in &self.events {
@@ -90,17 +87,6 @@ impl Published {
             Pick::One(e) => Some(e.bytes.clone()),
             Pick::All => Some(self.batch.clone()),
             Pick::Some(events) => Some(frames::batch(events.iter().map(|e| &e.bytes[..]))),
-        }
-    }
-
-    /// [`Published::frame_for`], as the WebSocket frame to write: the shared,
-    /// pre-encoded bytes whenever the client wants one event or all of them.
-    pub fn ws_frame_for(&self, sub: &Subscription) -> Option<Bytes> {
-        match self.pick(sub) {
-            Pick::Nothing => None,
-            Pick::One(e) => Some(e.ws.clone()),
-            Pick::All => Some(self.batch_ws.clone()),
-            Pick::Some(events) => Some(frames::ws_text(&frames::batch(events.iter().map(|e| &e.bytes[..])))),
         }
     }
 
@@ -163,7 +149,7 @@ struct HubState {
     seq: u64,
     games: BTreeMap<String, Arc<StoredGame>>,
     ring: VecDeque<Arc<EventFrame>>,
-    /// Bytes held by `ring` (its frames' `ws` buffers).
+    /// Bytes held by `ring` (its frames' JSON).
     ring_bytes: usize,
     /// Events committed per minute, for the status page.
     rate: activity::EventRate,
@@ -173,6 +159,8 @@ struct HubState {
     /// How long a `since` ahead of this hub waits for it (cluster mode: a
     /// client may come from a node further along the stream). Zero by default.
     catch_up_wait: Duration,
+    /// Counts [`Hub::reset`]s: which history a client said hello to.
+    generation: u64,
 }
 
 /// See the module docs.
@@ -228,6 +216,7 @@ impl Hub {
                 rate: activity::EventRate::default(),
                 tx,
                 catch_up_wait: Duration::ZERO,
+                generation: 0,
             }),
             broadcast_capacity,
             ring_capacity,
@@ -251,8 +240,8 @@ impl Hub {
             }
             for e in saved.ring.into_iter().filter(|e| e.seq <= saved.seq) {
                 let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
-                let frame = EventFrame::new(e.seq, e.ts, routing, e.frame.as_bytes());
-                state.ring_bytes += frame.ws.len();
+                let frame = EventFrame::new(e.seq, e.ts, routing, Bytes::from(e.frame));
+                state.ring_bytes += frame.bytes.len();
                 state.ring.push_back(Arc::new(frame));
             }
             let now = now_ms();
@@ -325,10 +314,6 @@ impl Hub {
         }
     }
 
-    pub fn subscriber_count(&self) -> usize {
-        self.lock().tx.receiver_count()
-    }
-
     /// Stamps, serializes, stores and broadcasts the events of one poll.
     /// Returns the last seq assigned (the current seq when `events` is empty).
     pub fn publish(&self, events: Vec<Event>) -> u64 {
@@ -372,12 +357,13 @@ impl Hub {
         state.ring.clear();
         state.ring_bytes = 0;
         for e in ring.into_iter().filter(|e| e.seq <= seq) {
-            let frame = EventFrame::new(e.seq, e.ts, Routing::of(&e.game), &e.frame);
-            state.ring_bytes += frame.ws.len();
+            let frame = EventFrame::new(e.seq, e.ts, Routing::of(&e.game), e.frame);
+            state.ring_bytes += frame.bytes.len();
             state.ring.push_back(Arc::new(frame));
         }
         self.trim_ring(&mut state, now_ms());
         state.tx = broadcast::channel(self.broadcast_capacity.max(1)).0;
+        state.generation += 1;
         self.changed.send_replace(seq);
     }
 
@@ -414,22 +400,18 @@ impl Hub {
                 state.games.insert(e.game.id.clone(), Arc::new(StoredGame { game: e.game, routing: routing.clone(), json: e.game_json }));
                 routing
             };
-            frames.push(Arc::new(EventFrame::new(e.seq, e.ts, routing, &e.frame)));
+            frames.push(Arc::new(EventFrame::new(e.seq, e.ts, routing, e.frame)));
         }
         for f in &frames {
-            state.ring_bytes += f.ws.len();
+            state.ring_bytes += f.bytes.len();
             state.ring.push_back(f.clone());
         }
         self.trim_ring(state, now);
         state.rate.add(now, frames.len() as u64);
-        let (batch_ws, batch) = if frames.len() > 1 {
-            frames::framed(&frames::batch(frames.iter().map(|f| &f.bytes[..])))
-        } else {
-            (Bytes::new(), Bytes::new())
-        };
+        let batch = if frames.len() > 1 { frames::batch(frames.iter().map(|f| &f.bytes[..])) } else { Bytes::new() };
         let seq = state.seq;
         // No receivers is not an error: nobody is listening yet.
-        let _ = state.tx.send(Arc::new(Published { events: frames, batch, batch_ws }));
+        let _ = state.tx.send(Arc::new(Published { events: frames, batch }));
         self.changed.send_replace(seq);
         seq
     }
@@ -451,7 +433,7 @@ impl Hub {
             || state.ring.front().is_some_and(|f| now - f.ts > max_age_ms)
         {
             let Some(oldest) = state.ring.pop_front() else { break };
-            state.ring_bytes -= oldest.ws.len();
+            state.ring_bytes -= oldest.bytes.len();
         }
     }
 
@@ -461,6 +443,20 @@ impl Hub {
         let state = self.lock();
         let rx = state.tx.subscribe();
         (frames::hello(&state.epoch, state.seq, heartbeat_s), state.seq, rx)
+    }
+
+    /// The `hello` frame, and the history it belongs to (which a receiver from
+    /// [`Hub::listen`] of the same generation continues).
+    pub fn hello(&self, heartbeat_s: u64) -> (Bytes, u64) {
+        let state = self.lock();
+        (frames::hello(&state.epoch, state.seq, heartbeat_s), state.generation)
+    }
+
+    /// A receiver of every publication from now on, and the history it is of:
+    /// it closes when [`Hub::reset`] begins another.
+    pub fn listen(&self) -> (u64, broadcast::Receiver<Arc<Published>>) {
+        let state = self.lock();
+        (state.generation, state.tx.subscribe())
     }
 
     /// Adds `topics` to a subscription and returns what the client must get to be
@@ -755,7 +751,7 @@ mod tests {
     }
 
     #[test]
-    fn websocket_frames_carry_the_same_json() {
+    fn clients_that_want_everything_share_the_batch() {
         let h = hub();
         let (_, _, mut rx) = h.connect(20);
         let mut all = Subscription::default();
@@ -764,11 +760,9 @@ mod tests {
         h.subscribe(&mut nba, &topics(&["league:nba"]), None);
         h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]);
         let p = rx.try_recv().unwrap();
-        for sub in [&all, &nba] {
-            let json = p.frame_for(sub).unwrap();
-            assert_eq!(p.ws_frame_for(sub).unwrap(), frames::ws_text(&json));
-        }
-        // The shared bytes, not a copy, for the client that wants everything.
-        assert_eq!(p.ws_frame_for(&all).unwrap().as_ptr(), p.batch_ws.as_ptr());
+        assert!(matches!(p.pick(&all), Pick::All));
+        assert_eq!(p.frame_for(&all).unwrap().as_ptr(), p.batch.as_ptr(), "the shared bytes, not a copy");
+        assert!(matches!(p.pick(&nba), Pick::One(e) if e.seq == 1));
+        assert_eq!(p.frame_for(&nba).unwrap(), p.events[0].bytes);
     }
 }

@@ -61,6 +61,11 @@ impl<S> Watched<S> {
     pub fn new(inner: S, drained: Drained) -> Watched<S> {
         Watched { inner, drained }
     }
+
+    /// The transport itself (a WebSocket takes its socket back after the upgrade).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {

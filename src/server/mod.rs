@@ -7,19 +7,17 @@
 
 pub mod api;
 pub mod assets;
+pub mod core;
 pub mod drain;
-pub mod echo;
 pub mod guards;
-pub mod session;
 pub mod sse;
 pub mod status;
 pub mod tls;
-pub mod upgrade;
-pub mod ws_deflate;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +51,9 @@ pub struct ServerContext {
     pub shutdown: watch::Receiver<bool>,
     /// Cluster mode: this node's role, the leader and the lag, for `/status`.
     pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
+    /// Writes each event to every WebSocket subscriber.
+    pub fanout: Arc<core::Fanout>,
+    pub subscribers: Arc<Subscribers>,
 }
 
 /// What `/readyz` reports.
@@ -88,39 +89,6 @@ fn with_ctx(ctx: &ServerContext) -> impl Filter<Extract = (ServerContext,), Erro
 /// The routes of the public listener: the WebSocket, the snapshot API, the widget.
 pub fn public_routes(ctx: &ServerContext) -> Routes {
     let topics_query = warp::query::raw().or(warp::any().map(String::new)).unify();
-
-    let ws = warp::path("ws")
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(topics_query)
-        .and(warp::header::optional::<String>("origin"))
-        .and(warp::ext::optional::<guards::Ticket>())
-        .and(upgrade::upgrade())
-        .and(with_ctx(ctx))
-        .map(|query: String, origin: Option<String>, ticket: Option<guards::Ticket>, upgrade: Result<upgrade::Upgrade, &'static str>, ctx: ServerContext| {
-            let upgrade = match upgrade {
-                Ok(u) => u,
-                Err(reason) => return upgrade::refuse(reason),
-            };
-            if let Err(refused) = sse::admit(&ctx, origin.as_deref()) {
-                return *refused;
-            }
-            // Topics in the URL subscribe at once; without them the client sends `subscribe`.
-            let topics = match query_param(&query, "topics").filter(|t| !t.trim().is_empty()) {
-                None => Vec::new(),
-                Some(raw) => match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
-                    Ok(t) => t,
-                    Err(refused) => return *refused,
-                },
-            };
-            // The session outlives the HTTP connection: it holds the connection's place under the caps.
-            let admission = ticket.and_then(|t| t.take());
-            let config = upgrade::socket_config(ctx.limits.max_message_bytes);
-            upgrade.into_response(config, move |socket| async move {
-                session::run(socket, ctx.hub, ctx.limits, ctx.shutdown, topics).await;
-                drop(admission);
-            })
-        });
 
     let games = warp::path!("api" / "v1" / "games")
         .and(warp::get())
@@ -165,17 +133,90 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
             Ok::<_, warp::Rejection>(assets::respond(asset, accept.as_deref(), inm.as_deref(), cache))
         });
 
-    let plain = ws.or(games).unify().or(games_preflight).unify().or(widget).unify().map(warp::Reply::into_response);
-    plain
-        .or(sse::route(ctx))
+    let plain = games.or(games_preflight).unify().or(widget).unify().map(warp::Reply::into_response);
+    ws::routes(ctx)
+        .or(plain)
         .unify()
-        .or(echo::route(ctx))
+        .or(sse::route(ctx))
         .unify()
         .or(health_routes(ctx))
         .unify()
         .or(pages.map(warp::Reply::into_response))
         .unify()
         .boxed()
+}
+
+/// The guard every long-lived subscriber passes (`/ws`, `/ws/echo`, `/sse`):
+/// the origin list (the connection caps were passed at accept). An upgrade
+/// takes the connection's place under the caps along (`ticket`), since the
+/// socket outlives the HTTP connection.
+pub fn admit(ctx: &ServerContext, origin: Option<&str>, ticket: Option<guards::Ticket>) -> Result<Option<guards::Admission>, Box<Reply>> {
+    if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
+        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
+        return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
+    }
+    Ok(ticket.and_then(|t| t.take()))
+}
+
+/// This server's WebSocket and SSE clients, connected now: for the status
+/// page and the shutdown's wait (the metrics recorder is write-only, and
+/// process-wide).
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    ws: AtomicUsize,
+    sse: AtomicUsize,
+}
+
+impl Subscribers {
+    pub fn websocket(&self) -> usize {
+        self.ws.load(Ordering::Relaxed)
+    }
+
+    pub fn sse(&self) -> usize {
+        self.sse.load(Ordering::Relaxed)
+    }
+
+    pub fn total(&self) -> usize {
+        self.websocket() + self.sse()
+    }
+}
+
+/// One connected client, counted in [`Subscribers`] and in the connection
+/// metrics for as long as it lives: WebSocket and SSE the same way.
+pub struct OpenClient {
+    subscribers: Arc<Subscribers>,
+    sse: bool,
+}
+
+impl OpenClient {
+    pub fn websocket(subscribers: &Arc<Subscribers>, compressed: bool) -> OpenClient {
+        metrics::counter!(telemetry::CONNECTIONS).increment(1);
+        metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
+        if compressed {
+            metrics::counter!(telemetry::WS_COMPRESSED).increment(1);
+        }
+        subscribers.ws.fetch_add(1, Ordering::Relaxed);
+        OpenClient { subscribers: subscribers.clone(), sse: false }
+    }
+
+    pub fn sse(subscribers: &Arc<Subscribers>) -> OpenClient {
+        metrics::counter!(telemetry::CONNECTIONS, "transport" => "sse").increment(1);
+        metrics::gauge!(telemetry::CONNECTIONS_OPEN, "transport" => "sse").increment(1.0);
+        subscribers.sse.fetch_add(1, Ordering::Relaxed);
+        OpenClient { subscribers: subscribers.clone(), sse: true }
+    }
+}
+
+impl Drop for OpenClient {
+    fn drop(&mut self) {
+        if self.sse {
+            metrics::gauge!(telemetry::CONNECTIONS_OPEN, "transport" => "sse").decrement(1.0);
+            self.subscribers.sse.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
+            self.subscribers.ws.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// `/healthz` and `/readyz`, on every listener.
@@ -282,6 +323,7 @@ pub async fn serve(
     routes: Routes,
     tls: Option<tokio_rustls::TlsAcceptor>,
     gate: Option<Arc<guards::ConnectionGate>>,
+    direct: Option<Arc<sse::direct::Direct>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let service = warp::service(routes);
@@ -312,9 +354,18 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let tls = tls.clone();
+        let direct = direct.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, service, admission).await,
+                // An event stream asked for first is served on the connection core.
+                None => match direct {
+                    Some(direct) => {
+                        if let Err((stream, admission)) = direct.take(stream, admission).await {
+                            serve_connection(stream, peer, service, admission).await;
+                        }
+                    }
+                    None => serve_connection(stream, peer, service, admission).await,
+                },
                 Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => serve_connection(stream, peer, service, admission).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -335,13 +386,15 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream, refused: guards::R
         guards::Refused::Total => ("503 Service Unavailable", "overloaded", "the server is at its connection limit; try again later"),
     };
     let body = crate::hub::frames::error(code, message);
-    let head = format!(
+    // Head and body in one write: a client reading once gets the whole answer.
+    let mut answer = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n",
         body.len()
-    );
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&body).await?;
+        stream.write_all(&answer).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         let mut left = 64 * 1024;

@@ -12,7 +12,6 @@
 //! - `GET /status`: the page (`web/status.html`, embedded), which renders the
 //!   document and follows the events. It loads nothing from elsewhere.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +24,6 @@ use super::sse::{event_stream, Event};
 use super::{api, assets, query_param, with_ctx, Routes, ServerContext};
 use crate::feeds::{FeedHealth, PollSample};
 use crate::hub::activity::{RingSpan, MINUTES};
-use crate::telemetry;
 
 /// How often `/status/events` sends the document.
 pub const EVENT_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,8 +53,8 @@ pub struct StatusDocument {
 /// Clients connected to this node now.
 #[derive(Debug, Serialize)]
 pub struct Clients {
-    pub ws: i64,
-    pub sse: i64,
+    pub ws: usize,
+    pub sse: usize,
     /// Every listener of the hub's broadcast (`ws` + `sse`, and echo sessions).
     pub total: usize,
 }
@@ -178,9 +176,9 @@ pub fn document(ctx: &ServerContext) -> StatusDocument {
         epoch: ctx.hub.epoch(),
         seq: ctx.hub.seq(),
         clients: Clients {
-            ws: telemetry::WS_CLIENTS.load(Ordering::Relaxed),
-            sse: telemetry::SSE_CLIENTS.load(Ordering::Relaxed),
-            total: ctx.hub.subscriber_count(),
+            ws: ctx.subscribers.websocket(),
+            sse: ctx.subscribers.sse(),
+            total: ctx.subscribers.total(),
         },
         events_per_minute: activity.events_per_minute,
         ring: activity.ring,

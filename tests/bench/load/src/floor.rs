@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use scoreticker::hub::frames::{hello, ws_text};
+use scoreticker::hub::frames::hello;
+use scoreticker::server::ws::frame::text as ws_text;
 use scoreticker::server::query_param;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;

@@ -38,11 +38,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use warp::filters::BoxedFilter;
-use warp::http::{header, HeaderValue, StatusCode};
+use warp::http::{header, HeaderValue};
 use warp::{Filter, Reply};
 
 use super::drain::Drained;
-use super::{api, guards, query_param, with_ctx, ServerContext};
+use super::{api, query_param, with_ctx, ServerContext};
 use crate::config::Limits;
 use crate::hub::{frames, now_ms, Catchup, Hub, Since, Subscription, Topic};
 use crate::telemetry;
@@ -68,6 +68,8 @@ impl Abort {
 }
 
 /// `GET /sse`.
+pub mod direct;
+
 pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path("sse")
@@ -83,16 +85,6 @@ pub fn route(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         .boxed()
 }
 
-/// The guard every long-lived subscriber passes (`/ws`, `/sse`, `/ws/echo`):
-/// the origin list. (The connection caps were passed at accept.)
-pub fn admit(ctx: &ServerContext, origin: Option<&str>) -> Result<(), Box<super::Reply>> {
-    if !guards::origin_allowed(&ctx.limits.allowed_origins, origin) {
-        metrics::counter!(telemetry::GUARD_REJECTIONS, "guard" => "origin").increment(1);
-        return Err(Box::new(api::error_response(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")));
-    }
-    Ok(())
-}
-
 fn respond(
     query: String,
     last_event_id: Option<String>,
@@ -101,23 +93,14 @@ fn respond(
     drained: Option<Drained>,
     ctx: ServerContext,
 ) -> warp::reply::Response {
-    // Absent or blank: every game.
-    let raw = query_param(&query, "topics").filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "all".into());
-    let topics = match api::check_topics_param(&raw, ctx.limits.max_topics_per_client) {
-        Ok(t) => t,
+    let (topics, since) = match request(&ctx, &query, last_event_id.as_deref(), origin.as_deref()) {
+        Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = admit(&ctx, origin.as_deref()) {
-        return refused.into_response();
-    }
-    // The header is what a reconnecting EventSource sends; the query parameter is
-    // for clients that open a new one (and for proxies that strip the header).
-    // The header wins: EventSource reconnects to the same URL, old parameter and all.
-    let since = last_event_id.as_deref().and_then(parse_event_id).or_else(|| query_param(&query, "lastEventId").as_deref().and_then(parse_event_id));
 
     let (tx, rx) = mpsc::channel(1);
     let demand = Arc::new(Notify::new());
-    let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default() };
+    let session = Session { out: tx, demand: demand.clone(), demanded: false, hub: ctx.hub.clone(), limits: ctx.limits.clone(), sub: Subscription::default(), gauge: Default::default(), subscribers: ctx.subscribers.clone() };
     tokio::spawn(session.run(topics, since, ctx.shutdown.clone(), abort));
 
     let outbox = Outbox { events: rx, pending: Vec::new(), demand, drained, handed_at: None };
@@ -125,6 +108,27 @@ fn respond(
     // Widgets on news sites read the stream from another origin.
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
+}
+
+/// What an `/sse` request asks for, checked: its topics and where it resumes.
+/// Shared by both ways an event stream is served (here and [`direct`]).
+pub(super) fn request(ctx: &ServerContext, query: &str, last_event_id: Option<&str>, origin: Option<&str>) -> Result<(Vec<Topic>, Option<Since>), Box<super::Reply>> {
+    // Absent or blank: every game.
+    let raw = query_param(query, "topics").filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "all".into());
+    let topics = api::check_topics_param(&raw, ctx.limits.max_topics_per_client)?;
+    // The SSE connection stays an HTTP connection: it keeps its own place under the caps.
+    super::admit(ctx, origin, None)?;
+    // The header is what a reconnecting EventSource sends; the query parameter is
+    // for clients that open a new one (and for proxies that strip the header).
+    // The header wins: EventSource reconnects to the same URL, old parameter and all.
+    let since = last_event_id.and_then(parse_event_id).or_else(|| query_param(query, "lastEventId").as_deref().and_then(parse_event_id));
+    Ok((topics, since))
+}
+
+/// `retry:` with jitter: after a restart, plain EventSource clients come back
+/// spread over a few seconds rather than all at once.
+pub(super) fn retry_jitter() -> Duration {
+    Duration::from_millis(rand::random_range(1000..5000))
 }
 
 /// A `text/event-stream` response whose events are what `rx` hands over, one
@@ -141,6 +145,26 @@ fn stream_response(outbox: Outbox) -> warp::reply::Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// One event in one buffer: `id:` (when it moves the client), `retry:`, the
+/// `data:` line (the frame's JSON: serde_json output is one line), and the
+/// blank line that ends it. For events written once and shared by every
+/// client of the connection core (see `direct`).
+pub fn encode(id: Option<(&str, u64)>, retry: Option<Duration>, json: &[u8]) -> Bytes {
+    let mut head = String::new();
+    if let Some((epoch, seq)) = id {
+        head.push_str(&format!("id:{epoch}:{seq}\n"));
+    }
+    if let Some(retry) = retry {
+        head.push_str(&format!("retry:{}\n", retry.as_millis()));
+    }
+    head.push_str("data:");
+    let mut event = Vec::with_capacity(head.len() + json.len() + 2);
+    event.extend_from_slice(head.as_bytes());
+    event.extend_from_slice(json);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
 }
 
 /// `<epoch>:<seq>`, as this server writes `id:` lines.
@@ -248,8 +272,6 @@ enum End {
     Shutdown,
 }
 
-static CONNECTIONS: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::CONNECTIONS, "transport" => "sse"));
-static OPEN: LazyLock<metrics::Gauge> = LazyLock::new(|| metrics::gauge!(telemetry::CONNECTIONS_OPEN, "transport" => "sse"));
 static FRAMES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::FRAMES_SENT, "transport" => "sse"));
 static BYTES_SENT: LazyLock<metrics::Counter> = LazyLock::new(|| metrics::counter!(telemetry::BYTES_SENT, "transport" => "sse"));
 
@@ -262,19 +284,16 @@ struct Session {
     hub: Arc<Hub>,
     limits: Limits,
     sub: Subscription,
+    gauge: telemetry::TopicGauge,
+    subscribers: Arc<super::Subscribers>,
 }
 
 impl Session {
     async fn run(mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: watch::Receiver<bool>, abort: Option<Abort>) {
-        CONNECTIONS.increment(1);
-        OPEN.increment(1.0);
-        telemetry::SSE_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let open = super::OpenClient::sse(&self.subscribers);
         let end = self.serve(topics, since, shutdown).await;
-        for t in self.sub.topics() {
-            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).decrement(1.0);
-        }
-        OPEN.decrement(1.0);
-        telemetry::SSE_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.gauge.clear();
+        drop(open);
         match end {
             End::TooSlow => {
                 tracing::info!("SSE client did not read for {:?}; closing its connection", self.limits.send_timeout);
@@ -299,18 +318,14 @@ impl Session {
     async fn stream(&mut self, topics: Vec<Topic>, since: Option<Since>, shutdown: &mut watch::Receiver<bool>) -> Result<Infallible, End> {
         let heartbeat = self.limits.heartbeat;
         let (hello, _, mut events) = self.hub.connect(heartbeat.as_secs().max(1));
-        // `retry:` with jitter: after a restart, plain EventSource clients come
-        // back spread over a few seconds rather than all at once.
-        let retry = Duration::from_millis(rand::random_range(1000..5000));
+        let retry = retry_jitter();
         let len = hello.len();
         self.send(Event::new(None, Some(retry), hello), len, shutdown).await?;
         if let Some(since) = &since {
             self.hub.catch_up_to(since).await;
         }
         let catchup = self.hub.subscribe(&mut self.sub, &topics, since.as_ref());
-        for t in self.sub.topics() {
-            metrics::gauge!(telemetry::SUBSCRIPTIONS, "kind" => topic_kind(t)).increment(1.0);
-        }
+        self.gauge.update(&self.sub);
         match catchup {
             Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) => {
                 let seq = last_seq_in(&frame);
@@ -411,16 +426,6 @@ impl Session {
     }
 }
 
-fn topic_kind(t: &Topic) -> &'static str {
-    match t {
-        Topic::All => "all",
-        Topic::League(_) => "league",
-        Topic::Feed(_) => "feed",
-        Topic::Game(_) => "game",
-        Topic::Team { .. } => "team",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,7 +460,7 @@ mod tests {
         let limits = Limits { send_timeout, ..Limits::default() };
         let (tx, rx) = mpsc::channel(1);
         let demand = Arc::new(Notify::new());
-        let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default() };
+        let mut session = Session { out: tx, demand: demand.clone(), demanded: false, hub, limits, sub: Subscription::default(), gauge: Default::default(), subscribers: Default::default() };
         let (stop, shutdown) = watch::channel(false);
         let task = tokio::spawn(async move { session.serve(vec![Topic::All], None, shutdown).await });
         (Outbox { events: rx, pending: Vec::new(), demand, drained: None, handed_at: None }, stop, task)

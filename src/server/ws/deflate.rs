@@ -36,7 +36,7 @@
 //! (64.7 %, 15 µs: the context reset dominates); level 9 gains nothing. A
 //! fresh context per message instead of the reset one costs 117–150 µs for a
 //! snapshot. The numbers come from
-//! `cargo test --release --lib server::ws_deflate::tests::measure -- --ignored --nocapture`.
+//! `cargo test --release --lib server::ws::deflate::tests::measure -- --ignored --nocapture`.
 
 use std::cell::RefCell;
 
@@ -450,7 +450,7 @@ mod tests {
     }
 
     /// Prints the compress cost and ratio of the fixture frames (the module doc's table):
-    /// `cargo test --release --lib server::ws_deflate::tests::measure -- --ignored --nocapture`.
+    /// `cargo test --release --lib server::ws::deflate::tests::measure -- --ignored --nocapture`.
     #[test]
     #[ignore = "a measurement, not a test: run it by hand with --release"]
     fn measure() {

@@ -1,0 +1,493 @@
+//! One WebSocket connection as everyone who writes to it sees it: the fan-out
+//! shard (events, heartbeats), the client's own reader (replies), and, only
+//! while the socket is full, a drain task.
+//!
+//! Writing is "try first, queue only if needed": a frame goes straight to the
+//! kernel with one non-blocking `write()` when nothing is queued before it.
+//! Only a socket that would block, or took part of a frame, gets a queue and a
+//! task to drain it, so an idle, caught-up subscriber costs no task wake-up and
+//! no allocation per event. All writes go through one lock, so frames never
+//! interleave and each connection sees its frames in order.
+//!
+//! The queue is bounded like the broadcast it replaces: a client more than
+//! `limits.broadcast_capacity` events behind drops them and gets a fresh
+//! snapshot once it has taken what is under way; a client whose socket takes
+//! nothing for `limits.send_timeout` gets the rest of the frame under way, a
+//! close with 1013, and one more `send_timeout` before it is dropped.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::server::ws::frame::{self, code};
+use crate::config::Limits;
+use crate::hub::{Hub, Subscription};
+use crate::telemetry;
+
+/// A connection that is not plain TCP (TLS): read and written through its halves.
+pub type Io = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Where the bytes go.
+enum Wire {
+    /// Plain TCP: any writer may try a non-blocking write.
+    Tcp(TcpStream),
+    /// TLS: every frame is encrypted for this client alone, by its drain task.
+    Stream(tokio::sync::Mutex<WriteHalf<Io>>),
+}
+
+/// The connection's read side, owned by its reader.
+pub enum ReadSide {
+    Tcp,
+    Stream(ReadHalf<Io>),
+}
+
+/// How messages are framed on the connection: the only thing WebSocket and
+/// Server-Sent Events subscribers do differently here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket frames, deflated when permessage-deflate was agreed.
+    WebSocket { compressed: bool },
+    /// `text/event-stream` events, with `id: <epoch>:<seq>` when they move the client.
+    EventStream,
+}
+
+/// What the connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `/ws`: events, heartbeats.
+    Subscriber,
+    /// `/ws/echo`: pings only; the reader echoes.
+    Echo,
+}
+
+/// Why a connection ended, for the log and `scoreticker_clients_closed_total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    ClientClosed,
+    Silent,
+    TooSlow,
+    TooLarge,
+    Protocol,
+    SocketError,
+    HubRestarted,
+    ServerShutdown,
+}
+
+impl End {
+    /// The `reason` label, for ends the server chose.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            End::Silent => Some("silent"),
+            End::TooSlow => Some("slow"),
+            End::TooLarge => Some("too_large"),
+            End::Protocol => Some("protocol"),
+            End::ServerShutdown | End::HubRestarted => Some("shutdown"),
+            End::ClientClosed | End::SocketError => None,
+        }
+    }
+}
+
+/// What the writers share, under the connection's lock.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The client's topics (read by the shard for every event).
+    pub sub: Subscription,
+    queue: VecDeque<Bytes>,
+    /// A drain task owns the socket's writes until `queue` is empty.
+    draining: bool,
+    /// Frames at the queue's front handed to the write under way: they stay
+    /// queued whatever is dropped, or the bytes written would be miscounted.
+    in_flight: usize,
+    /// Events were dropped for a full queue: a snapshot follows the queue.
+    lagged: bool,
+    /// A close frame is queued: nothing more is written.
+    closing: bool,
+    end: Option<End>,
+}
+
+impl State {
+    /// Drops the queue but for what is being written: the write under way, or
+    /// a frame already partly written (a frame is never cut).
+    fn keep_under_way(&mut self) {
+        self.queue.truncate(self.in_flight.max(1));
+    }
+}
+
+/// Counters on the hot path, looked up once: WebSocket, then SSE.
+static FRAMES_SENT: LazyLock<[metrics::Counter; 2]> =
+    LazyLock::new(|| [metrics::counter!(telemetry::FRAMES_SENT), metrics::counter!(telemetry::FRAMES_SENT, "transport" => "sse")]);
+static BYTES_SENT: LazyLock<[metrics::Counter; 2]> =
+    LazyLock::new(|| [metrics::counter!(telemetry::BYTES_SENT), metrics::counter!(telemetry::BYTES_SENT, "transport" => "sse")]);
+
+/// A monotonic clock in milliseconds for `last_heard` (an atomic, not a lock).
+fn clock_ms() -> u64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    START.elapsed().as_millis() as u64
+}
+
+/// What every connection of a server needs and none owns.
+#[derive(Debug)]
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub limits: Limits,
+}
+
+pub struct Connection {
+    wire: Wire,
+    state: Mutex<State>,
+    pub role: Role,
+    pub transport: Transport,
+    /// Negotiated permessage-deflate.
+    pub compressed: bool,
+    /// The hub history it said hello to (see `Hub::generation`).
+    pub generation: u64,
+    shared: Arc<Shared>,
+    last_heard_ms: AtomicU64,
+    /// Told when a close frame is queued: the reader gives the client a grace period.
+    closing: Notify,
+    /// Told when the queue empties (the reader stops reading while replies wait).
+    drained: Notify,
+    /// The reader has ended: the shard drops the connection.
+    dead: AtomicBool,
+}
+
+impl Connection {
+    /// `tcp`: the plain TCP stream when there is one; otherwise `io` is split.
+    pub fn new(io: Result<TcpStream, Io>, role: Role, transport: Transport, generation: u64, shared: Arc<Shared>) -> (Arc<Connection>, ReadSide) {
+        let compressed = transport == Transport::WebSocket { compressed: true };
+        let (wire, read) = match io {
+            Ok(tcp) => (Wire::Tcp(tcp), ReadSide::Tcp),
+            Err(io) => {
+                let (r, w) = tokio::io::split(io);
+                (Wire::Stream(tokio::sync::Mutex::new(w)), ReadSide::Stream(r))
+            }
+        };
+        let conn = Connection {
+            wire,
+            state: Mutex::new(State::default()),
+            role,
+            transport,
+            compressed,
+            generation,
+            shared,
+            last_heard_ms: AtomicU64::new(clock_ms()),
+            closing: Notify::new(),
+            drained: Notify::new(),
+            dead: AtomicBool::new(false),
+        };
+        (Arc::new(conn), read)
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A message (JSON) framed for this connection. `seq`: for SSE, the seq
+    /// the message brings the client to (its `id:`), if it moves it.
+    pub fn message(&self, json: &[u8], seq: Option<u64>) -> Bytes {
+        match self.transport {
+            Transport::WebSocket { compressed } => frame::text_for(json, compressed),
+            Transport::EventStream => {
+                let epoch = seq.map(|_| self.shared.hub.epoch());
+                crate::server::sse::encode(epoch.as_deref().zip(seq), None, json)
+            }
+        }
+    }
+
+    /// Sends a frame made for this client (hello, snapshot, error, pong,
+    /// heartbeat): never dropped for lag, only once closing.
+    pub fn send(self: &Arc<Self>, frame: Bytes) {
+        let mut state = self.lock();
+        self.push(&mut state, frame);
+    }
+
+    /// [`Connection::send`] under a lock the caller holds: a subscribe's
+    /// catch-up is queued under the same lock as the topics it covers, so no
+    /// event after it can be written before it.
+    pub fn send_locked(self: &Arc<Self>, state: &mut State, frame: Bytes) {
+        self.push(state, frame);
+    }
+
+    /// Sends one event's frame: dropped while the client is being resynced,
+    /// and the queue is bounded (see the module docs).
+    pub fn send_event(self: &Arc<Self>, state: &mut State, frame: Bytes) {
+        if state.lagged {
+            return;
+        }
+        if state.queue.len() >= self.shared.limits.broadcast_capacity.max(1) {
+            tracing::debug!(queued = state.queue.len(), "client fell behind; resyncing with a snapshot");
+            metrics::counter!(telemetry::RESYNCS).increment(1);
+            state.keep_under_way();
+            state.lagged = true;
+            return;
+        }
+        self.push(state, frame);
+    }
+
+    fn push(self: &Arc<Self>, state: &mut State, frame: Bytes) {
+        if state.closing {
+            return;
+        }
+        let transport = (self.transport == Transport::EventStream) as usize;
+        FRAMES_SENT[transport].increment(1);
+        BYTES_SENT[transport].increment(frame.len() as u64);
+        self.write_or_queue(state, frame);
+    }
+
+    /// Sends bytes that are not a message (pings, pongs, SSE comments and
+    /// response head): not counted as frames.
+    pub fn send_control(self: &Arc<Self>, bytes: Bytes) {
+        let mut state = self.lock();
+        if !state.closing {
+            self.write_or_queue(&mut state, bytes);
+        }
+    }
+
+    fn write_or_queue(self: &Arc<Self>, state: &mut State, mut frame: Bytes) {
+        if state.queue.is_empty() && !state.draining {
+            if let Wire::Tcp(tcp) = &self.wire {
+                match tcp.try_write(&frame) {
+                    Ok(n) if n == frame.len() => return,
+                    Ok(n) => frame = frame.slice(n..),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return self.broken(state),
+                }
+            }
+        }
+        state.queue.push_back(frame);
+        if !state.draining {
+            state.draining = true;
+            tokio::spawn(self.clone().drain());
+        }
+    }
+
+    /// Queues a close frame after the frame under way (whatever else waits is
+    /// dropped) and tells the reader to give the client a last grace period.
+    pub fn close(self: &Arc<Self>, code: u16, reason: &str, end: End) {
+        let mut state = self.lock();
+        self.close_locked(&mut state, code, reason, end);
+    }
+
+    fn close_locked(self: &Arc<Self>, state: &mut State, code: u16, reason: &str, end: End) {
+        if state.closing {
+            return;
+        }
+        state.end.get_or_insert(end);
+        if self.transport == Transport::EventStream {
+            // An event stream just ends (a partly written event is ignored by
+            // the client); EventSource reconnects with its last id.
+            return self.broken_with(state, None);
+        }
+        state.keep_under_way();
+        state.lagged = false;
+        self.write_or_queue(state, frame::close(code, reason));
+        state.closing = true;
+        self.closing.notify_one();
+    }
+
+    /// The socket failed: nothing more can be written.
+    fn broken(&self, state: &mut State) {
+        self.broken_with(state, Some(End::SocketError));
+    }
+
+    /// Nothing more is written, and the connection ends now.
+    fn broken_with(&self, state: &mut State, end: Option<End>) {
+        state.queue.clear();
+        state.closing = true;
+        if let Some(end) = end {
+            state.end.get_or_insert(end);
+        }
+        self.shutdown();
+        self.closing.notify_one();
+    }
+
+    /// Writes the queue out as the socket takes it (see the module docs).
+    async fn drain(self: Arc<Self>) {
+        let timeout = self.shared.limits.send_timeout;
+        let mut timed_out = false;
+        loop {
+            let Some(bufs) = self.next_writes() else {
+                self.flush().await;
+                self.drained.notify_one();
+                return;
+            };
+            let written = tokio::time::timeout(timeout, self.write_some(&bufs)).await;
+            self.lock().in_flight = 0;
+            match written {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    let mut state = self.lock();
+                    self.broken(&mut state);
+                    state.draining = false;
+                    return;
+                }
+                Ok(Ok(mut n)) => {
+                    let mut state = self.lock();
+                    while n > 0 {
+                        let Some(front) = state.queue.front_mut() else { break };
+                        if n >= front.len() {
+                            n -= front.len();
+                            state.queue.pop_front();
+                        } else {
+                            *front = front.slice(n..);
+                            n = 0;
+                        }
+                    }
+                }
+                Err(_) if !timed_out => {
+                    timed_out = true;
+                    tracing::info!("client did not read for {timeout:?}; closing with 1013");
+                    let mut state = self.lock();
+                    self.close_locked(&mut state, code::TRY_AGAIN, "too slow: not reading", End::TooSlow);
+                }
+                Err(_) => {
+                    // Not even the close went out: drop the connection.
+                    let mut state = self.lock();
+                    self.broken(&mut state);
+                    state.draining = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The frames to write next (a lagged client's snapshot once its queue is
+    /// out); `None` when all is written, which ends the drain.
+    fn next_writes(&self) -> Option<Vec<Bytes>> {
+        let mut state = self.lock();
+        if state.queue.is_empty() && state.lagged && !state.closing {
+            state.lagged = false;
+            let snapshot = self.shared.hub.resync(&mut state.sub);
+            let seq = crate::server::sse::last_seq_in(&snapshot);
+            state.queue.push_back(self.message(&snapshot, seq));
+        }
+        if state.queue.is_empty() {
+            state.draining = false;
+            return None;
+        }
+        state.in_flight = state.queue.len().min(16);
+        Some(state.queue.iter().take(16).cloned().collect())
+    }
+
+    async fn write_some(&self, bufs: &[Bytes]) -> io::Result<usize> {
+        let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        match &self.wire {
+            Wire::Tcp(tcp) => loop {
+                tcp.writable().await?;
+                match tcp.try_write_vectored(&slices) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    result => return result,
+                }
+            },
+            Wire::Stream(half) => half.lock().await.write_vectored(&slices).await,
+        }
+    }
+
+    async fn flush(&self) {
+        if let Wire::Stream(half) = &self.wire {
+            let _ = tokio::time::timeout(self.shared.limits.send_timeout, half.lock().await.flush()).await;
+        }
+    }
+
+    /// Reads what the client sent into `sink` (0: it closed).
+    pub async fn read(&self, side: &mut ReadSide, mut sink: impl FnMut(&[u8])) -> io::Result<usize> {
+        let n = match (&self.wire, side) {
+            (Wire::Tcp(tcp), ReadSide::Tcp) => loop {
+                tcp.readable().await?;
+                match try_read_into(tcp, &mut sink) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    result => break result?,
+                }
+            },
+            (_, ReadSide::Stream(half)) => {
+                let mut buf = vec![0u8; 2048];
+                let n = half.read(&mut buf).await?;
+                sink(&buf[..n]);
+                n
+            }
+            (Wire::Stream(_), ReadSide::Tcp) => unreachable!("a connection's sides come from one `new`"),
+        };
+        if n > 0 {
+            self.last_heard_ms.store(clock_ms(), Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+
+    /// How long since the client last sent anything.
+    pub fn silent_for(&self) -> Duration {
+        Duration::from_millis(clock_ms().saturating_sub(self.last_heard_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Resolves once a close frame is queued.
+    pub async fn closing(&self) {
+        self.closing.notified().await
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    /// How long the reader goes on once the connection is closing: a client
+    /// too slow to read gets what its drain allows (the frame under way and the
+    /// close, one `send_timeout` more); any other client a second to answer
+    /// our close or to hang up after its own.
+    pub fn close_grace(&self) -> Duration {
+        match self.lock().end {
+            Some(End::TooSlow) => self.shared.limits.send_timeout * 2,
+            _ => Duration::from_secs(1),
+        }
+    }
+
+    /// Whether frames are waiting for the socket.
+    pub fn backlogged(&self) -> bool {
+        self.lock().draining
+    }
+
+    /// Resolves when the queue next empties.
+    pub async fn drained(&self) {
+        self.drained.notified().await
+    }
+
+    /// The reader ended: no more writes, and the shard lets go of it.
+    pub fn finish(&self) -> Option<End> {
+        self.dead.store(true, Ordering::Release);
+        self.shutdown();
+        self.lock().end.clone()
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Ends the TCP connection both ways (what is already in the kernel is
+    /// still sent); the reader sees it end.
+    fn shutdown(&self) {
+        if let Wire::Tcp(tcp) = &self.wire {
+            let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.shared.hub
+    }
+}
+
+/// One non-blocking read. The buffer lives on the stack for this read only,
+/// never while the client is idle.
+fn try_read_into(tcp: &TcpStream, sink: &mut impl FnMut(&[u8])) -> io::Result<usize> {
+    let mut buf = [0u8; 2048];
+    let n = tcp.try_read(&mut buf)?;
+    sink(&buf[..n]);
+    Ok(n)
+}

@@ -1,0 +1,277 @@
+//! The fan-out: each event, framed once, written to every subscriber's socket
+//! by a few shard tasks that walk their subscribers, instead of a task per
+//! client woken per event.
+//!
+//! The hub's broadcast stays the bus. One framer task takes each publication
+//! from it, frames it for the wire once (a plain WebSocket frame per event and
+//! for the batch; the deflated frame the first time a compressed client wants
+//! it), and hands it to the shards over a second broadcast. Each shard (one per
+//! core) owns a set of connections: for each event it picks what each of them
+//! wants and writes it with one non-blocking `write()` (see [`Connection`]).
+//! It also sends every subscriber's heartbeat at once, one timer per shard,
+//! and drops clients that stopped answering.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::{broadcast, watch, Notify};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+
+use super::connection::{Connection, End, Role, Shared, Transport};
+use crate::server::sse;
+use crate::server::ws::{deflate, frame};
+use crate::config::Limits;
+use crate::hub::{frames, now_ms, Hub, Pick, Published};
+
+/// One message's frames, made once and shared by every client that gets it.
+pub struct Framed {
+    json: Bytes,
+    /// The seq a client is current as of once it has this message (SSE `id:`).
+    seq: u64,
+    plain: Bytes,
+    deflated: OnceLock<Bytes>,
+    event_stream: OnceLock<Bytes>,
+}
+
+impl Framed {
+    fn new(json: Bytes, seq: u64) -> Framed {
+        Framed { plain: frame::text(&json), json, seq, deflated: OnceLock::new(), event_stream: OnceLock::new() }
+    }
+
+    /// The frame for a client: deflated when it negotiated compression and
+    /// the message is worth it, an SSE event for an event stream. Each form is
+    /// made once, by whichever shard first needs it.
+    fn for_client(&self, transport: Transport, epoch: &str) -> Bytes {
+        match transport {
+            Transport::WebSocket { compressed: true } if self.json.len() >= frame::COMPRESS_FROM_BYTES => {
+                self.deflated.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json))).clone()
+            }
+            Transport::WebSocket { .. } => self.plain.clone(),
+            Transport::EventStream => self.event_stream.get_or_init(|| sse::encode(Some((epoch, self.seq)), None, &self.json)).clone(),
+        }
+    }
+}
+
+/// A publication, framed.
+pub struct FramedPublication {
+    published: Arc<Published>,
+    /// The hub's epoch as of this publication (SSE ids).
+    epoch: String,
+    /// One per event, in the publication's order.
+    events: Vec<Framed>,
+    /// All the events as one batch (absent for a single event).
+    batch: Option<Framed>,
+}
+
+impl FramedPublication {
+    fn new(published: Arc<Published>, epoch: String) -> FramedPublication {
+        let events = published.events.iter().map(|e| Framed::new(e.bytes.clone(), e.seq)).collect();
+        let batch = (!published.batch.is_empty()).then(|| Framed::new(published.batch.clone(), published.last_seq()));
+        FramedPublication { published, epoch, events, batch }
+    }
+
+    /// What this connection should get of it, if anything.
+    fn frame_for(&self, conn: &Connection, state: &super::connection::State) -> Option<Bytes> {
+        match self.published.pick(&state.sub) {
+            Pick::Nothing => None,
+            Pick::One(e) => {
+                let first = self.published.events.first().map_or(e.seq, |f| f.seq);
+                self.events.get((e.seq - first) as usize).map(|f| f.for_client(conn.transport, &self.epoch))
+            }
+            Pick::All => self.batch.as_ref().or(self.events.first()).map(|f| f.for_client(conn.transport, &self.epoch)),
+            // A batch of its own: rare, and sent uncompressed (compression is
+            // per message). It brings the client to the publication's last seq,
+            // whichever of its events matched.
+            Pick::Some(events) => {
+                let batch = frames::batch(events.iter().map(|e| &e.bytes[..]));
+                Some(match conn.transport {
+                    Transport::WebSocket { .. } => frame::text(&batch),
+                    Transport::EventStream => sse::encode(Some((&self.epoch, self.published.last_seq())), None, &batch),
+                })
+            }
+        }
+    }
+}
+
+/// What the framer tells the shards.
+#[derive(Clone)]
+enum Note {
+    Published(Arc<FramedPublication>),
+    /// The hub began a new history (cluster mode): connections that said
+    /// hello to an older one close, and their clients resume with `since`.
+    Restarted { generation: u64 },
+    /// The framer fell behind the hub: every subscriber gets a snapshot.
+    Lagged,
+}
+
+/// Connections joining or leaving a shard, applied by the shard between walks.
+#[derive(Default)]
+struct Members {
+    joined: Vec<Arc<Connection>>,
+    left: usize,
+}
+
+struct Shard {
+    members: Mutex<Members>,
+    changed: Notify,
+}
+
+/// See the module docs.
+pub struct Fanout {
+    shards: Vec<Arc<Shard>>,
+    next: AtomicUsize,
+    /// The hub and limits, for each connection to point at.
+    pub shared: Arc<Shared>,
+}
+
+impl Fanout {
+    /// Starts the framer and one shard per core.
+    pub fn start(hub: Arc<Hub>, limits: Limits, shutdown: watch::Receiver<bool>) -> Arc<Fanout> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (bus, _) = broadcast::channel(limits.broadcast_capacity.max(1));
+        let (generation, events) = hub.listen();
+        let shards: Vec<Arc<Shard>> = (0..cores).map(|_| Arc::new(Shard { members: Mutex::default(), changed: Notify::new() })).collect();
+        for shard in &shards {
+            tokio::spawn(shard.clone().run(bus.subscribe(), generation, hub.clone(), limits.clone(), shutdown.clone()));
+        }
+        tokio::spawn(frame_publications(hub.clone(), events, bus));
+        Arc::new(Fanout { shards, next: AtomicUsize::new(0), shared: Arc::new(Shared { hub, limits }) })
+    }
+
+    /// Adds a connection; from now on it gets the events its subscription
+    /// wants (join before subscribing, so nothing after the snapshot is
+    /// missed). Returns its shard, for [`Fanout::leave`].
+    pub fn join(&self, conn: Arc<Connection>) -> usize {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let shard = &self.shards[index];
+        shard.members.lock().unwrap_or_else(|p| p.into_inner()).joined.push(conn);
+        shard.changed.notify_one();
+        index
+    }
+
+    /// A connection of this shard ended (see [`Connection::finish`]): the
+    /// shard lets go of it, and of its socket.
+    pub fn leave(&self, shard: usize) {
+        let shard = &self.shards[shard];
+        shard.members.lock().unwrap_or_else(|p| p.into_inner()).left += 1;
+        shard.changed.notify_one();
+    }
+}
+
+/// The framer: from the hub's broadcast to the shards', each publication framed once.
+async fn frame_publications(hub: Arc<Hub>, mut events: broadcast::Receiver<Arc<Published>>, bus: broadcast::Sender<Note>) {
+    use broadcast::error::RecvError;
+    loop {
+        let note = match events.recv().await {
+            Ok(published) => Note::Published(Arc::new(FramedPublication::new(published, hub.epoch()))),
+            Err(RecvError::Lagged(_)) => Note::Lagged,
+            Err(RecvError::Closed) => {
+                let (generation, next) = hub.listen();
+                events = next;
+                Note::Restarted { generation }
+            }
+        };
+        let _ = bus.send(note);
+    }
+}
+
+impl Shard {
+    async fn run(self: Arc<Self>, mut bus: broadcast::Receiver<Note>, mut generation: u64, hub: Arc<Hub>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
+        use broadcast::error::RecvError;
+        let mut conns: Vec<Arc<Connection>> = Vec::new();
+        let heartbeat = limits.heartbeat;
+        let mut beat = interval_at(Instant::now() + heartbeat, heartbeat);
+        beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut keep_alive = interval_at(Instant::now() + sse::KEEP_ALIVE, sse::KEEP_ALIVE);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    self.apply_members(&mut conns, generation);
+                    for conn in &conns {
+                        conn.close(frame::code::AWAY, "server shutting down", End::ServerShutdown);
+                    }
+                    // Later joiners were refused at admission, or see the flag themselves.
+                    return;
+                }
+                _ = self.changed.notified() => self.apply_members(&mut conns, generation),
+                note = bus.recv() => {
+                    self.apply_members(&mut conns, generation);
+                    match note {
+                        Ok(Note::Published(p)) => {
+                            for conn in &conns {
+                                let mut state = conn.lock();
+                                if let Some(frame) = p.frame_for(conn, &state) {
+                                    conn.send_event(&mut state, frame);
+                                }
+                            }
+                        }
+                        Ok(Note::Restarted { generation: now }) => {
+                            generation = now;
+                            self.apply_members(&mut conns, generation);
+                        }
+                        Ok(Note::Lagged) | Err(RecvError::Lagged(_)) => {
+                            for conn in conns.iter().filter(|c| c.role == Role::Subscriber) {
+                                let snapshot = { hub.resync(&mut conn.lock().sub) };
+                                conn.send(conn.message(&snapshot, sse::last_seq_in(&snapshot)));
+                            }
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+                _ = beat.tick() => {
+                    self.apply_members(&mut conns, generation);
+                    beat_all(&conns, &hub, heartbeat);
+                }
+                // A comment line keeps idle proxies from closing event streams.
+                _ = keep_alive.tick() => {
+                    let comment = Bytes::from_static(b":keep-alive\n\n");
+                    for conn in conns.iter().filter(|c| c.transport == Transport::EventStream) {
+                        conn.send_control(comment.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes in joiners and lets go of the dead; closes connections of an
+    /// older hub history.
+    fn apply_members(&self, conns: &mut Vec<Arc<Connection>>, generation: u64) {
+        let (joined, left) = {
+            let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut members.joined), std::mem::take(&mut members.left))
+        };
+        conns.extend(joined);
+        if left > 0 {
+            conns.retain(|c| !c.is_dead());
+        }
+        for conn in conns.iter().filter(|c| c.role == Role::Subscriber && c.generation < generation) {
+            conn.close(frame::code::AWAY, "history restarted; reconnect with since", End::HubRestarted);
+        }
+    }
+}
+
+/// Every connection's heartbeat at once: a ping for liveness, and for
+/// subscribers the application heartbeat (browsers' JavaScript never sees
+/// pings), both framed once for all. A client silent for two heartbeats is closed.
+/// (An event stream has no pings: a dead SSE client is found by its writes.)
+fn beat_all(conns: &[Arc<Connection>], hub: &Hub, heartbeat: std::time::Duration) {
+    let ping = frame::ping();
+    let json = frames::heartbeat(hub.seq(), now_ms());
+    let beat = frame::text(&json);
+    let mut both = BytesMut::with_capacity(ping.len() + beat.len());
+    both.put_slice(&ping);
+    both.put_slice(&beat);
+    let both = both.freeze();
+    let event = sse::encode(None, None, &json);
+    for conn in conns {
+        match (conn.transport, conn.role) {
+            (Transport::EventStream, _) => conn.send(event.clone()),
+            _ if conn.silent_for() > heartbeat * 2 => conn.close(frame::code::POLICY, "no traffic for two heartbeats", End::Silent),
+            (_, Role::Subscriber) => conn.send(both.clone()),
+            (_, Role::Echo) => conn.send_control(ping.clone()),
+        }
+    }
+}
