@@ -2,14 +2,14 @@
 //! by a few shard tasks that walk their subscribers, instead of a task per
 //! client woken per event.
 //!
-//! The hub's broadcast stays the bus. One framer task takes each publication
-//! from it, frames it for the wire once (a plain WebSocket frame per event and
-//! for the batch; the deflated frame the first time a compressed client wants
-//! it), and hands it to the shards over a second broadcast. Each shard (one per
-//! core) owns a set of connections: for each event it picks what each of them
-//! wants and writes it with one non-blocking `write()` (see [`Connection`]).
-//! It also sends every subscriber's heartbeat at once, one timer per shard,
-//! and drops clients that stopped answering.
+//! The hub's broadcast stays the bus. One relay task takes each publication
+//! from it and hands it to the shards over a second broadcast; each of its
+//! frames (WebSocket plain or deflated, SSE) is made once, the first time a
+//! shard needs it. Each shard (one per core) owns a set of connections: for
+//! each event it picks what each of them wants and writes it with one
+//! non-blocking `write()` (see [`Connection`]). It also sends every
+//! subscriber's heartbeat at once, one timer per shard, and drops clients
+//! that stopped answering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,25 +29,27 @@ pub struct Framed {
     json: Bytes,
     /// The seq a client is current as of once it has this message (SSE `id:`).
     seq: u64,
-    plain: Bytes,
+    plain: OnceLock<Bytes>,
     deflated: OnceLock<Bytes>,
     event_stream: OnceLock<Bytes>,
 }
 
 impl Framed {
     fn new(json: Bytes, seq: u64) -> Framed {
-        Framed { plain: frame::text(&json), json, seq, deflated: OnceLock::new(), event_stream: OnceLock::new() }
+        Framed { json, seq, plain: OnceLock::new(), deflated: OnceLock::new(), event_stream: OnceLock::new() }
     }
 
     /// The frame for a client: deflated when it negotiated compression and
     /// the message is worth it, an SSE event for an event stream. Each form is
-    /// made once, by whichever shard first needs it.
+    /// made once, by whichever shard first needs it, and only if one does
+    /// (clients that want every event of a publication take its batch, and
+    /// its events' own frames are never made).
     fn for_client(&self, transport: Transport, epoch: &str) -> Bytes {
         match transport {
             Transport::WebSocket { compressed: true } if self.json.len() >= frame::COMPRESS_FROM_BYTES => {
                 self.deflated.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json))).clone()
             }
-            Transport::WebSocket { .. } => self.plain.clone(),
+            Transport::WebSocket { .. } => self.plain.get_or_init(|| frame::text(&self.json)).clone(),
             Transport::EventStream => self.event_stream.get_or_init(|| sse::encode(Some((epoch, self.seq)), None, &self.json)).clone(),
         }
     }
@@ -94,14 +96,14 @@ impl FramedPublication {
     }
 }
 
-/// What the framer tells the shards.
+/// What the relay tells the shards.
 #[derive(Clone)]
 enum Note {
     Published(Arc<FramedPublication>),
     /// The hub began a new history (cluster mode): connections that said
     /// hello to an older one close, and their clients resume with `since`.
     Restarted { generation: u64 },
-    /// The framer fell behind the hub: every subscriber gets a snapshot.
+    /// The relay fell behind the hub: every subscriber gets a snapshot.
     Lagged,
 }
 
@@ -117,6 +119,12 @@ struct Shard {
     changed: Notify,
 }
 
+/// Publications the relay may be ahead of a shard. A shard only falls behind
+/// when starved of CPU (each walk is a few milliseconds); a small bus keeps
+/// few framed publications alive (a broadcast holds its last `capacity`
+/// values whoever has read them).
+const BUS_CAPACITY: usize = 64;
+
 /// See the module docs.
 pub struct Fanout {
     shards: Vec<Arc<Shard>>,
@@ -126,10 +134,10 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    /// Starts the framer and one shard per core.
+    /// Starts the relay and one shard per core.
     pub fn start(hub: Arc<Hub>, limits: Limits, shutdown: watch::Receiver<bool>) -> Arc<Fanout> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (bus, _) = broadcast::channel(limits.broadcast_capacity.max(1));
+        let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let (generation, events) = hub.listen();
         let shards: Vec<Arc<Shard>> = (0..cores).map(|_| Arc::new(Shard { members: Mutex::default(), changed: Notify::new() })).collect();
         for shard in &shards {
@@ -159,7 +167,7 @@ impl Fanout {
     }
 }
 
-/// The framer: from the hub's broadcast to the shards', each publication framed once.
+/// The relay: from the hub's broadcast to the shards', each publication framed once.
 async fn frame_publications(hub: Arc<Hub>, mut events: broadcast::Receiver<Arc<Published>>, bus: broadcast::Sender<Note>) {
     use broadcast::error::RecvError;
     loop {
