@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -20,7 +19,7 @@ use crate::config::{self, Config, FeedConfig};
 use crate::diff::{Event, FeedDiffs};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
-use crate::server::{self, guards::ConnectionGate, tls::CertStore, Readiness, ServerContext};
+use crate::server::{self, guards::ConnectionGate, listen, tls::CertStore, Readiness, ServerContext};
 use crate::cluster::Cluster;
 use crate::{state, systemd, telemetry};
 
@@ -92,18 +91,20 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let health = HealthBoard::default();
 
     // Bind everything before starting anything, so a port in use fails cleanly.
-    let listener = bind(config.listen, "listen").await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (certs, tls_listener) = match &config.tls {
+    // The public addresses accept on every core (see `server::listen`).
+    let per_address = listen::sockets_per_address();
+    let listeners = listen::bind_shared(config.listen, "listen", per_address)?;
+    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    let (certs, tls_listeners) = match &config.tls {
         None => (None, None),
         Some(tls) => {
             let store = CertStore::open(&tls.cert, &tls.key)?;
-            (Some(store), Some(bind(tls.listen, "tls.listen").await?))
+            (Some(store), Some(listen::bind_shared(tls.listen, "tls.listen", per_address)?))
         }
     };
-    let tls_addr = tls_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let tls_addr = tls_listeners.as_ref().and_then(|l| l[0].local_addr().ok());
     let admin_listener = match config.admin_listen {
-        Some(a) => Some(bind(a, "admin.listen").await?),
+        Some(a) => Some(listen::bind(a, "admin.listen")?),
         None => None,
     };
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
@@ -152,13 +153,18 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }
         None => server::finish(warp::Filter::boxed(warp::Filter::unify(warp::Filter::or(public, admin)))),
     };
-    if let (Some(store), Some(tls_listener)) = (&certs, tls_listener) {
+    // One accept loop per socket; the caps (`gate`) are shared by all of them.
+    if let (Some(store), Some(tls_listeners)) = (&certs, tls_listeners) {
         store.watch(Duration::from_secs(2));
         let acceptor = tokio_rustls::TlsAcceptor::from(server::tls::server_config(store.clone()));
-        servers.push(tokio::spawn(server::serve(tls_listener, public_routes.clone(), Some(acceptor), Some(ctx.gate.clone()), None, shutdown_rx.clone())));
+        for listener in tls_listeners {
+            servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), Some(acceptor.clone()), Some(ctx.gate.clone()), None, shutdown_rx.clone())));
+        }
     }
     let direct = server::sse::direct::Direct::new(&ctx);
-    servers.push(tokio::spawn(server::serve(listener, public_routes, None, Some(ctx.gate.clone()), Some(direct), shutdown_rx)));
+    for listener in listeners {
+        servers.push(tokio::spawn(server::serve(listener, public_routes.clone(), None, Some(ctx.gate.clone()), Some(direct.clone()), shutdown_rx.clone())));
+    }
     readiness.listening.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = ?tls_addr, admin = %admin_addr, feeds = config.feeds.len(), "scoreticker listening on http://{addr}/");
 
@@ -181,21 +187,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
     };
     let supervisor = tokio::spawn(supervisor.run(control_rx));
     Ok(Running { addr, tls_addr, admin_addr, hub, health, subscribers, control, supervisor })
-}
-
-/// How many connections may wait to be accepted. tokio's `TcpListener::bind`
-/// asks for 128, which a reconnect storm of thousands of clients overflows
-/// (clients then wait out 1 s, 3 s, 7 s SYN retries); the kernel caps this at
-/// `net.core.somaxconn` anyway.
-const LISTEN_BACKLOG: u32 = 4096;
-
-async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
-    let fail = |e: std::io::Error| format!("cannot listen on {addr} ({key}): {e}");
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }.map_err(fail)?;
-    // A restarted service can bind again while old connections sit in TIME_WAIT.
-    socket.set_reuseaddr(true).map_err(fail)?;
-    socket.bind(addr).map_err(fail)?;
-    socket.listen(LISTEN_BACKLOG).map_err(fail)
 }
 
 /// Restored games whose feed is no longer configured (renamed or removed while

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod core;
 pub mod drain;
 pub mod guards;
+pub mod listen;
 pub mod sse;
 pub mod status;
 pub mod tls;

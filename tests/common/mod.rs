@@ -16,6 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod daemon;
+pub mod raw_ws;
+#[allow(unused_imports)] // not every suite starts the binary
+pub use daemon::*;
+
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
