@@ -155,3 +155,39 @@ fn a_reconnect_storm_resumes_everyone_with_a_replay_and_misses_nothing() {
     assert!(storm["all_resumed_ms"].is_number());
     assert!(storm["deliveries"].as_u64().unwrap() >= 200, "replayed and live events: {storm:#}");
 }
+
+/// `--deflate` (the benchmark's compressed-clients row) against the real service: the
+/// clients offer permessage-deflate as Chromium does. Whether or not the server
+/// accepts, every event arrives and the result says which it was; if it accepted,
+/// the frames on the wire are smaller than the JSON they carry.
+#[test]
+fn clients_offering_permessage_deflate_get_every_event_and_the_wire_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, up) = upstream();
+    let (_svc, addr) = service(&up, dir.path());
+    let url = format!("ws://{addr}/ws?topics=all");
+    let r = load(&["subscribe", "--deflate", "--url", &url, "-n", "100", "--duration", "3s", "--retries", "0"]);
+    assert_eq!(r["connected"], 100, "{r:#}");
+    let phase = &r["phases"][0];
+    assert!(phase["deliveries"].as_u64().unwrap() >= 100, "{phase:#}");
+    assert_eq!(phase["missed"], 0, "{phase:#}");
+    assert_eq!(phase["disconnects"], 0, "{phase:#}");
+    let c = &r["compression"];
+    assert_eq!(c["offered"], "permessage-deflate; client_max_window_bits");
+    assert_eq!(c["accepted"].as_u64().unwrap() + c["declined"].as_u64().unwrap(), 100, "{c:#}");
+    let (snapshot, snapshot_wire) = (r["snapshot_bytes"].as_u64().unwrap(), r["snapshot_wire_bytes"].as_u64().unwrap());
+    let (update, update_wire) = (phase["update_frame_bytes"].as_f64().unwrap(), phase["update_frame_wire_bytes"].as_f64().unwrap());
+    match c["state"].as_str().unwrap() {
+        "accepted" => {
+            assert!(c["response"].as_str().unwrap().contains("server_no_context_takeover"), "{c:#}");
+            assert!(snapshot_wire < snapshot, "{r:#}");
+            assert!(update_wire < update, "{phase:#}");
+        }
+        "plain (server declined)" => {
+            // A plain frame's wire size is its payload and a 4-byte header (126 to 65,535 bytes).
+            assert_eq!(snapshot_wire, snapshot + 4, "{r:#}");
+            assert_eq!(update_wire, update + 4.0, "{phase:#}");
+        }
+        other => panic!("some accepted, some declined: {other} {c:#}"),
+    }
+}

@@ -161,6 +161,10 @@ struct HubState {
     catch_up_wait: Duration,
     /// Counts [`Hub::reset`]s: which history a client said hello to.
     generation: u64,
+    /// Snapshots made at the current seq, by topic list: the
+    /// clients of a reconnect storm mostly ask for the same few, and share
+    /// one (its `ts` says when it was made). Emptied when the seq moves.
+    snapshots: Vec<(String, Bytes)>,
 }
 
 /// See the module docs.
@@ -217,6 +221,7 @@ impl Hub {
                 tx,
                 catch_up_wait: Duration::ZERO,
                 generation: 0,
+                snapshots: Vec::new(),
             }),
             broadcast_capacity,
             ring_capacity,
@@ -364,6 +369,7 @@ impl Hub {
         self.trim_ring(&mut state, now_ms());
         state.tx = broadcast::channel(self.broadcast_capacity.max(1)).0;
         state.generation += 1;
+        state.snapshots.clear();
         self.changed.send_replace(seq);
     }
 
@@ -408,6 +414,7 @@ impl Hub {
         }
         self.trim_ring(state, now);
         state.rate.add(now, frames.len() as u64);
+        state.snapshots.clear();
         let batch = if frames.len() > 1 { frames::batch(frames.iter().map(|f| &f.bytes[..])) } else { Bytes::new() };
         let seq = state.seq;
         // No receivers is not an error: nobody is listening yet.
@@ -482,16 +489,16 @@ impl Hub {
             }
         }
         sub.add(topics, seq);
-        Catchup::Snapshot(Self::snapshot_frame(&state, topics, ts))
+        Catchup::Snapshot(Self::snapshot_frame(&mut state, topics, ts))
     }
 
     /// A fresh snapshot of everything a subscription covers, after the client fell
     /// too far behind the broadcast to be caught up event by event.
     pub fn resync(&self, sub: &mut Subscription) -> Bytes {
-        let state = self.lock();
+        let mut state = self.lock();
         let topics: Vec<Topic> = sub.topics().cloned().collect();
         sub.reset(state.seq);
-        Self::snapshot_frame(&state, &topics, now_ms())
+        Self::snapshot_frame(&mut state, &topics, now_ms())
     }
 
     /// The ring entries after `since`, if the ring still holds all of them.
@@ -509,10 +516,21 @@ impl Hub {
         Some(state.ring.iter().filter(|e| e.seq > since.seq).collect())
     }
 
-    fn snapshot_frame(state: &HubState, topics: &[Topic], ts: i64) -> Bytes {
+    fn snapshot_frame(state: &mut HubState, topics: &[Topic], ts: i64) -> Bytes {
+        /// Distinct topic lists kept per seq.
+        const CACHED: usize = 8;
         let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let key = names.join(",");
+        if let Some((_, frame)) = state.snapshots.iter().find(|(k, _)| *k == key) {
+            return frame.clone();
+        }
         let games = state.games.values().filter(|g| topics.iter().any(|t| t.matches(&g.routing))).map(|g| &g.json[..]);
-        frames::snapshot(state.seq, ts, &names, games)
+        let frame = frames::snapshot(state.seq, ts, &names, games);
+        if state.snapshots.len() >= CACHED {
+            state.snapshots.remove(0);
+        }
+        state.snapshots.push((key, frame.clone()));
+        frame
     }
 
     /// The body of `GET /api/v1/games` and the seq it is current as of.

@@ -17,7 +17,9 @@
 #
 # What runs, in order: a synthetic ESPN upstream (scoreticker-load upstream) that
 # changes one game per active feed per second; then, each against a fresh server:
-# scoreticker idle RSS, scoreticker main window + reconnect storm, scoreticker
+# scoreticker idle RSS, scoreticker main window + reconnect storm, scoreticker main
+# window again with clients offering permessage-deflate (`subscribe --deflate`; its
+# row says "plain (server declined)" if the server does not compress), scoreticker
 # saturation (one feed per update/s, the same number of games spread over the
 # feeds), Node idle RSS, Node main window, Node saturation, then the same three for
 # the floor. Prints one table (also written to $OUT/table.md).
@@ -163,6 +165,13 @@ quiet
   --label scoreticker-storm --json >"$OUT/svc-storm.json"
 stop "$svc_pid"
 
+log "scoreticker: $N subscribers offering permessage-deflate, one update per second, $DURATION"
+start_service svc-deflate 1 "$up"
+quiet
+"$load" subscribe --deflate --retries "$retries" --url "$(ws_url "$svc_addr")" -n "$N" --duration "$DURATION" --server-pid "$svc_pid" \
+  --label scoreticker-deflate --json >"$OUT/svc-deflate.json"
+stop "$svc_pid"
+
 log "scoreticker: saturation, $N subscribers, $SAT_RATES updates/s (one feed each)"
 start_service svc-sat "$max_feeds" "$up_sat"
 quiet
@@ -224,7 +233,7 @@ ws_version=$(node -p "require('$here/node_modules/ws/package.json').version")
   echo "N=$N subscribers over $(jq -r '.sources | join(",")' "$OUT/svc-main.json" 2>/dev/null || echo 'loopback sources'), window $DURATION, one update/s; saturation steps $SAT_RATES updates/s, $SAT_WINDOW each"
   echo
   "$load" table --service-main "$OUT/svc-main.json" --service-sat "$OUT/svc-sat.json" \
-    --service-storm "$OUT/svc-storm.json" --service-idle "$OUT/svc-idle.json" \
+    --service-storm "$OUT/svc-storm.json" --service-idle "$OUT/svc-idle.json" --service-deflate "$OUT/svc-deflate.json" \
     --node-main "$OUT/node-main.json" --node-sat "$OUT/node-sat.json" --node-idle "$OUT/node-idle.json" \
     --node-name "Node ws $ws_version ($(node --version))" \
     --floor-main "$OUT/floor-main.json" --floor-sat "$OUT/floor-sat.json" --floor-idle "$OUT/floor-idle.json"

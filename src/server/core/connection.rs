@@ -95,6 +95,30 @@ impl End {
     }
 }
 
+/// One message as written: up to three pieces, so that a message made for
+/// one client (its snapshot, say) goes out as a small header and the JSON
+/// itself, with no copy of the JSON into a frame.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing {
+    parts: [Bytes; 3],
+}
+
+impl Outgoing {
+    pub fn parts(a: Bytes, b: Bytes, c: Bytes) -> Outgoing {
+        Outgoing { parts: [a, b, c] }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+}
+
+impl From<Bytes> for Outgoing {
+    fn from(frame: Bytes) -> Outgoing {
+        Outgoing { parts: [frame, Bytes::new(), Bytes::new()] }
+    }
+}
+
 /// What the writers share, under the connection's lock.
 #[derive(Debug, Default)]
 pub struct State {
@@ -192,28 +216,32 @@ impl Connection {
 
     /// A message (JSON) framed for this connection. `seq`: for SSE, the seq
     /// the message brings the client to (its `id:`), if it moves it.
-    pub fn message(&self, json: &[u8], seq: Option<u64>) -> Bytes {
+    pub fn message(&self, json: &Bytes, seq: Option<u64>) -> Outgoing {
         match self.transport {
-            Transport::WebSocket { compressed } => frame::text_for(json, compressed),
+            Transport::WebSocket { compressed: true } if json.len() >= frame::COMPRESS_FROM_BYTES => {
+                frame::compressed_text(&crate::server::ws::deflate::compress(json)).into()
+            }
+            Transport::WebSocket { .. } => Outgoing::parts(frame::text_header(json.len()), json.clone(), Bytes::new()),
             Transport::EventStream => {
                 let epoch = seq.map(|_| self.shared.hub.epoch());
-                crate::server::sse::encode(epoch.as_deref().zip(seq), None, json)
+                let (head, tail) = crate::server::sse::event_head(epoch.as_deref().zip(seq), None);
+                Outgoing::parts(head, json.clone(), tail)
             }
         }
     }
 
     /// Sends a frame made for this client (hello, snapshot, error, pong,
     /// heartbeat): never dropped for lag, only once closing.
-    pub fn send(self: &Arc<Self>, frame: Bytes) {
+    pub fn send(self: &Arc<Self>, frame: impl Into<Outgoing>) {
         let mut state = self.lock();
-        self.push(&mut state, frame);
+        self.push(&mut state, frame.into());
     }
 
     /// [`Connection::send`] under a lock the caller holds: a subscribe's
     /// catch-up is queued under the same lock as the topics it covers, so no
     /// event after it can be written before it.
-    pub fn send_locked(self: &Arc<Self>, state: &mut State, frame: Bytes) {
-        self.push(state, frame);
+    pub fn send_locked(self: &Arc<Self>, state: &mut State, frame: impl Into<Outgoing>) {
+        self.push(state, frame.into());
     }
 
     /// Sends one event's frame: dropped while the client is being resynced,
@@ -229,10 +257,10 @@ impl Connection {
             state.lagged = true;
             return;
         }
-        self.push(state, frame);
+        self.push(state, frame.into());
     }
 
-    fn push(self: &Arc<Self>, state: &mut State, frame: Bytes) {
+    fn push(self: &Arc<Self>, state: &mut State, frame: Outgoing) {
         if state.closing {
             return;
         }
@@ -247,22 +275,34 @@ impl Connection {
     pub fn send_control(self: &Arc<Self>, bytes: Bytes) {
         let mut state = self.lock();
         if !state.closing {
-            self.write_or_queue(&mut state, bytes);
+            self.write_or_queue(&mut state, bytes.into());
         }
     }
 
-    fn write_or_queue(self: &Arc<Self>, state: &mut State, mut frame: Bytes) {
+    fn write_or_queue(self: &Arc<Self>, state: &mut State, out: Outgoing) {
+        let mut written = 0;
         if state.queue.is_empty() && !state.draining {
             if let Wire::Tcp(tcp) = &self.wire {
-                match tcp.try_write(&frame) {
-                    Ok(n) if n == frame.len() => return,
-                    Ok(n) => frame = frame.slice(n..),
+                let slices: [IoSlice<'_>; 3] = [IoSlice::new(&out.parts[0]), IoSlice::new(&out.parts[1]), IoSlice::new(&out.parts[2])];
+                let pieces = if out.parts[2].is_empty() { if out.parts[1].is_empty() { 1 } else { 2 } } else { 3 };
+                match tcp.try_write_vectored(&slices[..pieces]) {
+                    Ok(n) if n == out.len() => return,
+                    Ok(n) => written = n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return self.broken(state),
                 }
             }
         }
-        state.queue.push_back(frame);
+        // What the socket did not take waits, in order, as it was (a view of
+        // the same bytes, not a copy).
+        for part in out.parts {
+            if written >= part.len() {
+                written -= part.len();
+                continue;
+            }
+            state.queue.push_back(part.slice(written..));
+            written = 0;
+        }
         if !state.draining {
             state.draining = true;
             tokio::spawn(self.clone().drain());
@@ -288,7 +328,7 @@ impl Connection {
         }
         state.keep_under_way();
         state.lagged = false;
-        self.write_or_queue(state, frame::close(code, reason));
+        self.write_or_queue(state, frame::close(code, reason).into());
         state.closing = true;
         self.closing.notify_one();
     }
@@ -366,7 +406,7 @@ impl Connection {
             state.lagged = false;
             let snapshot = self.shared.hub.resync(&mut state.sub);
             let seq = crate::server::sse::last_seq_in(&snapshot);
-            state.queue.push_back(self.message(&snapshot, seq));
+            state.queue.extend(self.message(&snapshot, seq).parts.into_iter().filter(|p| !p.is_empty()));
         }
         if state.queue.is_empty() {
             state.draining = false;

@@ -58,7 +58,8 @@ impl Direct {
         let (conn, side) = Connection::new(Ok(stream), Role::Subscriber, Transport::EventStream, generation, shared);
         let open = OpenClient::sse(&ctx.subscribers);
         conn.send_control(Bytes::from_static(HEAD));
-        conn.send(super::encode(None, Some(retry_jitter()), &hello));
+        let (head, tail) = super::event_head(None, Some(retry_jitter()));
+        conn.send(crate::server::core::connection::Outgoing::parts(head, hello, tail));
         let shard = ctx.fanout.join(conn.clone());
         let mut gauge = subscribe(&conn, topics, since).await;
         if *ctx.shutdown.borrow() {
@@ -82,8 +83,16 @@ impl Direct {
 
     /// The request, if the connection's first bytes are a whole `/sse` head we take.
     async fn peek(&self, stream: &TcpStream) -> Option<(usize, Vec<Topic>, Option<Since>)> {
+        // The first bytes decide, without a buffer for every connection: only
+        // one that starts like an /sse request gets its head looked at.
+        const START: &[u8] = b"GET /sse";
+        let mut start = [0u8; START.len()];
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.peek(&mut start)).await.ok()?.ok()?;
+        if start[..n] != START[..n] || n < START.len() {
+            return None;
+        }
         let mut buf = vec![0u8; PEEK_BYTES];
-        let n = tokio::time::timeout(Duration::from_secs(15), stream.peek(&mut buf)).await.ok()?.ok()?;
+        let n = stream.peek(&mut buf).await.ok()?;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         let head_len = match req.parse(&buf[..n]) {

@@ -152,6 +152,18 @@ fn stream_response(outbox: Outbox) -> warp::reply::Response {
 /// blank line that ends it. For events written once and shared by every
 /// client of the connection core (see `direct`).
 pub fn encode(id: Option<(&str, u64)>, retry: Option<Duration>, json: &[u8]) -> Bytes {
+    let (head, tail) = event_head(id, retry);
+    let mut event = Vec::with_capacity(head.len() + json.len() + tail.len());
+    event.extend_from_slice(&head);
+    event.extend_from_slice(json);
+    event.extend_from_slice(&tail);
+    Bytes::from(event)
+}
+
+/// What goes before an event's JSON (`id:`, `retry:`, `data:`) and after it
+/// (the blank line), for an event made for one client: written around its
+/// JSON, not copied with it.
+pub fn event_head(id: Option<(&str, u64)>, retry: Option<Duration>) -> (Bytes, Bytes) {
     let mut head = String::new();
     if let Some((epoch, seq)) = id {
         head.push_str(&format!("id:{epoch}:{seq}\n"));
@@ -160,11 +172,7 @@ pub fn encode(id: Option<(&str, u64)>, retry: Option<Duration>, json: &[u8]) -> 
         head.push_str(&format!("retry:{}\n", retry.as_millis()));
     }
     head.push_str("data:");
-    let mut event = Vec::with_capacity(head.len() + json.len() + 2);
-    event.extend_from_slice(head.as_bytes());
-    event.extend_from_slice(json);
-    event.extend_from_slice(b"\n\n");
-    Bytes::from(event)
+    (Bytes::from(head), Bytes::from_static(b"\n\n"))
 }
 
 /// `<epoch>:<seq>`, as this server writes `id:` lines.

@@ -29,7 +29,7 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout:
     let mut reader = Reader::new(&conn, side, &leftover);
     while let Some(message) = reader.next(&conn).await {
         match message {
-            Inbound::Text(text) if !conn.is_closing() => conn.send(frame::text_for(text.as_bytes(), conn.compressed)),
+            Inbound::Text(text) if !conn.is_closing() => conn.send(conn.message(&Bytes::from(text.into_bytes()), None)),
             Inbound::Binary(data) if !conn.is_closing() => conn.send(frame::binary(&data)),
             Inbound::Ping(payload) => conn.send_control(frame::pong(&payload)),
             Inbound::Close(code_sent) => {

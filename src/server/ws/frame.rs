@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::deflate;
 
+
 /// FIN and the opcodes we use.
 const FIN: u8 = 0x80;
 /// Marks a compressed message (permessage-deflate, RFC 7692 §6).
@@ -20,9 +21,10 @@ const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
 const PONG: u8 = 0xA;
 
-fn frame(first: u8, payload: &[u8]) -> Bytes {
-    let len = payload.len();
-    let mut b = BytesMut::with_capacity(len + 10);
+/// A frame's header, with room for its payload: FIN, RSV1 and opcode, then
+/// the payload length (server frames are not masked).
+fn header(first: u8, len: usize, room: usize) -> BytesMut {
+    let mut b = BytesMut::with_capacity(room + 10);
     b.put_u8(first);
     if len < 126 {
         b.put_u8(len as u8);
@@ -33,8 +35,19 @@ fn frame(first: u8, payload: &[u8]) -> Bytes {
         b.put_u8(127);
         b.put_u64(len as u64);
     }
+    b
+}
+
+fn frame(first: u8, payload: &[u8]) -> Bytes {
+    let mut b = header(first, payload.len(), payload.len());
     b.put_slice(payload);
     b.freeze()
+}
+
+/// Just the header of a text frame of `len` bytes: a message made for one
+/// client goes out as this and the JSON itself, never copied into a frame.
+pub fn text_header(len: usize) -> Bytes {
+    header(FIN | TEXT, len, 0).freeze()
 }
 
 /// A text message in one frame.
@@ -54,17 +67,6 @@ pub fn binary(payload: &[u8]) -> Bytes {
 /// Messages shorter than this go plain even to clients that negotiated
 /// compression: deflating a heartbeat saves nothing and costs a context.
 pub const COMPRESS_FROM_BYTES: usize = 128;
-
-/// A text message as one client should get it: deflated when it negotiated
-/// compression and the message is worth it. For messages made for one client
-/// (hello, snapshot, error); shared events are compressed once in the fan-out.
-pub fn text_for(json: &[u8], compressed: bool) -> Bytes {
-    if compressed && json.len() >= COMPRESS_FROM_BYTES {
-        compressed_text(&deflate::compress(json))
-    } else {
-        text(json)
-    }
-}
 
 pub fn ping() -> Bytes {
     Bytes::from_static(&[FIN | PING, 0])
@@ -345,6 +347,16 @@ mod tests {
         assert!(incoming.next_message().is_none());
         incoming.extend(&client_frame(0, &[b'x'; 3000]));
         assert_eq!(incoming.next_message().unwrap().unwrap_err().code, code::TOO_BIG);
+    }
+
+    #[test]
+    fn a_text_header_and_its_json_are_the_text_frame() {
+        for len in [0usize, 125, 126, 65535, 65536] {
+            let json = vec![b'x'; len];
+            let mut joined = text_header(len).to_vec();
+            joined.extend_from_slice(&json);
+            assert_eq!(joined, text(&json).to_vec(), "length {len}");
+        }
     }
 
     #[test]

@@ -95,7 +95,9 @@ impl Upgrade {
 /// serves plain connections as `Watched<TcpStream>`), or the upgraded I/O as is.
 fn take_back(upgraded: hyper::upgrade::Upgraded) -> Upgraded {
     match upgraded.downcast::<TokioIo<Watched<TcpStream>>>() {
-        Ok(parts) => Upgraded { io: Ok(parts.io.into_inner().into_inner()), leftover: parts.read_buf },
+        // `read_buf` is a view of hyper's whole read buffer (8 KiB or more):
+        // copied out, so that buffer is freed now, not at the connection's end.
+        Ok(parts) => Upgraded { io: Ok(parts.io.into_inner().into_inner()), leftover: Bytes::copy_from_slice(&parts.read_buf) },
         Err(upgraded) => Upgraded { io: Err(TokioIo::new(upgraded)), leftover: Bytes::new() },
     }
 }

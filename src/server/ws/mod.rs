@@ -102,3 +102,27 @@ pub fn routes(ctx: &ServerContext) -> BoxedFilter<(warp::reply::Response,)> {
         });
     ws.or(echo).unify().boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// An idle connection's task is most of what it costs (see BENCHMARKS.md,
+    /// idle RSS): its state must stay small. (1,128 bytes with Rust 1.95.)
+    #[tokio::test]
+    async fn an_idle_session_holds_little() {
+        let hub = Arc::new(crate::hub::Hub::new("ep".into(), 16, 100, Duration::from_secs(600)));
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let fanout = Fanout::start(hub, crate::config::Limits::default(), shutdown);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (conn, side) = Connection::new(Ok(server), Role::Subscriber, Transport::WebSocket { compressed: false }, 0, fanout.shared.clone());
+        let fut = session::run(conn.clone(), side, bytes::Bytes::new(), bytes::Bytes::new(), fanout, Vec::new(), false);
+        let (task, connection) = (std::mem::size_of_val(&fut), std::mem::size_of::<crate::server::core::Connection>());
+        assert!(task <= 1536 && connection <= 320, "session task {task} B, connection {connection} B");
+        drop(client);
+    }
+}

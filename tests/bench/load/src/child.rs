@@ -139,6 +139,7 @@ pub async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile:
                 t.resume_addr = r.addr;
                 t.resume_url = r.bare_url;
             }
+            t.deflate = args.deflate;
             t
         }
         Err(e) => {
@@ -203,7 +204,11 @@ pub async fn child_main(args: ClientArgs, storm_opts: Option<StormOpts>, nofile:
     }
     emit(json!({"phase": "connected", "connected": connected, "failed": failed, "errors": errors,
         "secs": started.elapsed().as_secs_f64(), "nofile": nofile,
-        "snapshot_bytes": ctx.shared.snapshot_bytes.load(Relaxed)}));
+        "snapshot_bytes": ctx.shared.snapshot_bytes.load(Relaxed),
+        "snapshot_wire_bytes": ctx.shared.snapshot_wire_bytes.load(Relaxed),
+        "deflate_accepted": ctx.shared.deflate_accepted.load(Relaxed),
+        "deflate_declined": ctx.shared.deflate_declined.load(Relaxed),
+        "deflate_response": *ctx.shared.deflate_response.lock().unwrap()}));
 
     let sh = &ctx.shared;
     let mut generation = 0;

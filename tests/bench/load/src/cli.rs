@@ -77,6 +77,11 @@ pub struct ClientArgs {
     /// A name copied into the result.
     #[arg(long)]
     pub label: Option<String>,
+    /// Offer permessage-deflate (`permessage-deflate; client_max_window_bits`, as Chromium
+    /// does) and inflate compressed frames; the result reports wire bytes per frame kind
+    /// and whether the server accepted.
+    #[arg(long)]
+    pub deflate: bool,
     #[arg(long, hide = true)]
     pub child: bool,
     #[arg(long, hide = true, default_value_t = 0)]
@@ -185,6 +190,9 @@ pub struct TableArgs {
     pub service_storm: Option<PathBuf>,
     #[arg(long)]
     pub service_idle: Option<PathBuf>,
+    /// The service's main window again, its clients offering permessage-deflate (`subscribe --deflate`).
+    #[arg(long)]
+    pub service_deflate: Option<PathBuf>,
     #[arg(long)]
     pub node_main: Option<PathBuf>,
     #[arg(long)]

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::counters::Shared;
+use crate::deflate::{server_frame_wire, DeflateWs, Text};
 use crate::frames::{classify, Kind};
 use crate::measure::now_us;
 
@@ -32,14 +33,21 @@ pub struct Target {
     pub topics: Vec<String>,
     /// Only a subscription to everything sees every seq, so only then is a gap a miss.
     pub check_seq: bool,
+    /// `--deflate`: offer permessage-deflate (through [`crate::deflate`]).
+    pub deflate: bool,
+}
+
+/// `ws://host:port/path?query` → (`host:port`, `/path?query`).
+pub fn host_and_path(url: &str) -> Result<(&str, &str), String> {
+    let rest = url.strip_prefix("ws://").ok_or("the URL must start with ws://")?;
+    Ok(match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    })
 }
 
 pub fn parse_target(url: &str) -> Result<Target, String> {
-    let rest = url.strip_prefix("ws://").ok_or("the URL must start with ws://")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    let (hostport, path) = host_and_path(url)?;
     let addr = hostport
         .to_socket_addrs()
         .map_err(|e| format!("{hostport}: {e}"))?
@@ -61,6 +69,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         url_has_topics,
         check_seq: topics == ["all"],
         topics,
+        deflate: false,
     })
 }
 
@@ -71,10 +80,11 @@ pub struct ClientState {
     pub last_seq: Option<u64>,
 }
 
-/// Accounts one text frame; returns what it was.
-pub fn on_frame(buf: &[u8], st: &mut ClientState, sh: &Shared, check_seq: bool, syncing: bool) -> Kind {
+/// Accounts one text message (`wire`: what it took on the wire, compressed or not); returns what it was.
+pub fn on_frame(buf: &[u8], wire: usize, st: &mut ClientState, sh: &Shared, check_seq: bool, syncing: bool) -> Kind {
     sh.frames.fetch_add(1, Relaxed);
     sh.bytes.fetch_add(buf.len() as u64, Relaxed);
+    sh.wire_bytes.fetch_add(wire as u64, Relaxed);
     let now = now_us();
     let mut events = 0u64;
     let kind = classify(buf, &mut |seq, ts| {
@@ -94,10 +104,17 @@ pub fn on_frame(buf: &[u8], st: &mut ClientState, sh: &Shared, check_seq: bool, 
         Kind::Event => {
             sh.update_frames.fetch_add(1, Relaxed);
             sh.update_bytes.fetch_add(buf.len() as u64, Relaxed);
+            sh.update_wire_bytes.fetch_add(wire as u64, Relaxed);
+        }
+        Kind::Batch => {
+            sh.batch_frames.fetch_add(1, Relaxed);
+            sh.batch_bytes.fetch_add(buf.len() as u64, Relaxed);
+            sh.batch_wire_bytes.fetch_add(wire as u64, Relaxed);
         }
         Kind::Snapshot { seq } => {
             st.last_seq = Some(*seq);
             sh.snapshot_bytes.fetch_max(buf.len() as u64, Relaxed);
+            sh.snapshot_wire_bytes.fetch_max(wire as u64, Relaxed);
             if !syncing {
                 sh.resyncs.fetch_add(1, Relaxed);
             }
@@ -114,9 +131,44 @@ pub fn on_frame(buf: &[u8], st: &mut ClientState, sh: &Shared, check_seq: bool, 
     kind
 }
 
-pub type Ws = WebSocketStream<TcpStream>;
+/// One subscriber's connection: through tungstenite, or (`--deflate`) through
+/// [`crate::deflate`], which negotiates compression.
+pub enum Ws {
+    Plain(WebSocketStream<TcpStream>),
+    Deflate(DeflateWs),
+}
 
-pub async fn open(src: Ipv4Addr, dst: SocketAddr, url: &str) -> Result<Ws, String> {
+impl Ws {
+    /// The next text message and its wire size; `Err` is why the connection ended
+    /// (`close CODE (reason)`, `error: …`, `eof`). Cancel-safe.
+    pub async fn next_text(&mut self) -> Result<Text, String> {
+        let ws = match self {
+            Ws::Plain(ws) => ws,
+            Ws::Deflate(ws) => return ws.next_text().await,
+        };
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let payload = Bytes::from(t);
+                    return Ok(Text { wire: server_frame_wire(payload.len()), payload });
+                }
+                Some(Ok(Message::Close(f))) => return Err(close_reason(f.as_ref())),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("error: {e}")),
+                None => return Err("eof".into()),
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: String) -> Result<(), String> {
+        match self {
+            Ws::Plain(ws) => ws.send(Message::Text(text.into())).await.map_err(|e| e.to_string()),
+            Ws::Deflate(ws) => ws.send_text(&text).await,
+        }
+    }
+}
+
+pub async fn open(src: Ipv4Addr, dst: SocketAddr, url: &str, deflate: bool) -> Result<Ws, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     // Pick the source port at connect time, unique per 4-tuple, so one source
     // address serves ~28k connections per server port and TIME_WAIT ports recycle.
@@ -134,23 +186,15 @@ pub async fn open(src: Ipv4Addr, dst: SocketAddr, url: &str) -> Result<Ws, Strin
     sock.bind(SocketAddr::new(IpAddr::V4(src), 0)).map_err(|e| format!("bind {src}: {e}"))?;
     let stream = sock.connect(dst).await.map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
+    if deflate {
+        let (host, path) = host_and_path(url)?;
+        return Ok(Ws::Deflate(DeflateWs::handshake(stream, host, path).await?));
+    }
     let config = WebSocketConfig::default().read_buffer_size(8192).write_buffer_size(0);
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    Ok(ws)
-}
-
-pub async fn next_text(ws: &mut Ws) -> Result<Bytes, String> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(Bytes::from(t)),
-            Some(Ok(Message::Close(f))) => return Err(close_reason(f.as_ref())),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(format!("error: {e}")),
-            None => return Err("eof".into()),
-        }
-    }
+    Ok(Ws::Plain(ws))
 }
 
 pub fn close_reason(f: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> String {
@@ -171,11 +215,14 @@ pub enum Catch {
 /// `subscribe` with `since` answered by a replay, a snapshot, or nothing (up to date).
 pub async fn sync(t: &Target, src: Ipv4Addr, st: &mut ClientState, sh: &Shared, resume: bool) -> Result<(Ws, Catch), String> {
     let url = if resume { &t.resume_url } else if !t.url_has_topics { &t.bare_url } else { &t.url };
-    let mut ws = open(src, if resume { t.resume_addr } else { t.addr }, url).await?;
+    let mut ws = open(src, if resume { t.resume_addr } else { t.addr }, url, t.deflate).await?;
+    if let Ws::Deflate(d) = &ws {
+        sh.count_negotiation(d.accepted.as_ref().map(|a| a.response.as_str()));
+    }
     let old_epoch = std::mem::take(&mut st.epoch);
     let hello_seq = loop {
-        let buf = next_text(&mut ws).await?;
-        match on_frame(&buf, st, sh, false, true) {
+        let text = ws.next_text().await?;
+        match on_frame(&text.payload, text.wire, st, sh, false, true) {
             Kind::Hello { epoch, seq } => {
                 st.epoch = epoch;
                 break seq;
@@ -193,7 +240,7 @@ pub async fn sync(t: &Target, src: Ipv4Addr, st: &mut ClientState, sh: &Shared, 
         if let Some((epoch, seq)) = &since {
             msg["since"] = json!({"epoch": epoch, "seq": seq});
         }
-        ws.send(Message::Text(msg.to_string().into())).await.map_err(|e| format!("send subscribe: {e}"))?;
+        ws.send_text(msg.to_string()).await.map_err(|e| format!("send subscribe: {e}"))?;
     }
     if let Some((epoch, seq)) = &since {
         if *epoch == st.epoch && *seq == hello_seq {
@@ -201,8 +248,8 @@ pub async fn sync(t: &Target, src: Ipv4Addr, st: &mut ClientState, sh: &Shared, 
         }
     }
     loop {
-        let buf = next_text(&mut ws).await?;
-        match on_frame(&buf, st, sh, t.check_seq, true) {
+        let text = ws.next_text().await?;
+        match on_frame(&text.payload, text.wire, st, sh, t.check_seq, true) {
             Kind::Snapshot { .. } => return Ok((ws, Catch::Snapshot)),
             Kind::Event | Kind::Batch if resume => return Ok((ws, Catch::Replay)),
             Kind::Error(e) => return Err(format!("error frame: {e}")),
@@ -225,14 +272,11 @@ pub async fn read_loop(ws: &mut Ws, st: &mut ClientState, sh: &Shared, t: &Targe
                 Ok(()) => return End::Storm,
                 Err(_) => storm_live = false,
             },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
-                    on_frame(text.as_bytes(), st, sh, t.check_seq, false);
+            msg = ws.next_text() => match msg {
+                Ok(text) => {
+                    on_frame(&text.payload, text.wire, st, sh, t.check_seq, false);
                 }
-                Some(Ok(Message::Close(f))) => return End::Closed(close_reason(f.as_ref())),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return End::Closed(format!("error: {e}")),
-                None => return End::Closed("eof".into()),
+                Err(reason) => return End::Closed(reason),
             },
         }
     }

@@ -18,6 +18,12 @@ pub struct Shared {
     pub bytes: AtomicU64,
     pub update_frames: AtomicU64,
     pub update_bytes: AtomicU64,
+    /// Wire sizes (frame header + payload as sent: compressed under `--deflate`).
+    pub wire_bytes: AtomicU64,
+    pub update_wire_bytes: AtomicU64,
+    pub batch_frames: AtomicU64,
+    pub batch_bytes: AtomicU64,
+    pub batch_wire_bytes: AtomicU64,
     pub missed: AtomicU64,
     pub duplicates: AtomicU64,
     pub resyncs: AtomicU64,
@@ -29,6 +35,12 @@ pub struct Shared {
     pub alive: AtomicUsize,
     /// The largest snapshot frame seen (never reset).
     pub snapshot_bytes: AtomicU64,
+    /// The largest snapshot frame on the wire (never reset).
+    pub snapshot_wire_bytes: AtomicU64,
+    /// `--deflate` handshakes the server accepted or declined, and its answer (never reset).
+    pub deflate_accepted: AtomicU64,
+    pub deflate_declined: AtomicU64,
+    pub deflate_response: Mutex<Option<String>>,
     /// When the storm's reconnects start.
     pub reconnect_at: Mutex<Option<Instant>>,
 }
@@ -40,6 +52,11 @@ pub struct Window {
     pub bytes: u64,
     pub update_frames: u64,
     pub update_bytes: u64,
+    pub wire_bytes: u64,
+    pub update_wire_bytes: u64,
+    pub batch_frames: u64,
+    pub batch_bytes: u64,
+    pub batch_wire_bytes: u64,
     pub missed: u64,
     pub duplicates: u64,
     pub resyncs: u64,
@@ -58,6 +75,11 @@ impl Window {
         self.bytes += o.bytes;
         self.update_frames += o.update_frames;
         self.update_bytes += o.update_bytes;
+        self.wire_bytes += o.wire_bytes;
+        self.update_wire_bytes += o.update_wire_bytes;
+        self.batch_frames += o.batch_frames;
+        self.batch_bytes += o.batch_bytes;
+        self.batch_wire_bytes += o.batch_wire_bytes;
         self.missed += o.missed;
         self.duplicates += o.duplicates;
         self.resyncs += o.resyncs;
@@ -83,6 +105,11 @@ impl Shared {
             bytes: AtomicU64::new(0),
             update_frames: AtomicU64::new(0),
             update_bytes: AtomicU64::new(0),
+            wire_bytes: AtomicU64::new(0),
+            update_wire_bytes: AtomicU64::new(0),
+            batch_frames: AtomicU64::new(0),
+            batch_bytes: AtomicU64::new(0),
+            batch_wire_bytes: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
@@ -93,6 +120,10 @@ impl Shared {
             errors: Mutex::new(BTreeMap::new()),
             alive: AtomicUsize::new(0),
             snapshot_bytes: AtomicU64::new(0),
+            snapshot_wire_bytes: AtomicU64::new(0),
+            deflate_accepted: AtomicU64::new(0),
+            deflate_declined: AtomicU64::new(0),
+            deflate_response: Mutex::new(None),
             reconnect_at: Mutex::new(None),
         }
     }
@@ -105,6 +136,11 @@ impl Shared {
             bytes: t(&self.bytes),
             update_frames: t(&self.update_frames),
             update_bytes: t(&self.update_bytes),
+            wire_bytes: t(&self.wire_bytes),
+            update_wire_bytes: t(&self.update_wire_bytes),
+            batch_frames: t(&self.batch_frames),
+            batch_bytes: t(&self.batch_bytes),
+            batch_wire_bytes: t(&self.batch_wire_bytes),
             missed: t(&self.missed),
             duplicates: t(&self.duplicates),
             resyncs: t(&self.resyncs),
@@ -114,6 +150,19 @@ impl Shared {
             closes: std::mem::take(&mut *self.closes.lock().unwrap()),
             errors: std::mem::take(&mut *self.errors.lock().unwrap()),
             latency: self.latency.take(),
+        }
+    }
+
+    /// One `--deflate` handshake: the server's permessage-deflate answer, or None (declined).
+    pub fn count_negotiation(&self, response: Option<&str>) {
+        match response {
+            Some(r) => {
+                self.deflate_accepted.fetch_add(1, Relaxed);
+                self.deflate_response.lock().unwrap().get_or_insert_with(|| r.to_string());
+            }
+            None => {
+                self.deflate_declined.fetch_add(1, Relaxed);
+            }
         }
     }
 

@@ -20,13 +20,15 @@
 //!
 //! The map: [`cli`] (flags) → [`subscribe`], [`storm`] (the measurements) on top of
 //! [`parent`] (client processes, aggregation) and [`child`] (one client process) →
-//! [`connection`] (one subscriber) → [`frames`] (what a frame is) and [`counters`];
+//! [`connection`] (one subscriber; with `--deflate` through [`deflate`], which
+//! negotiates permessage-deflate) → [`frames`] (what a frame is) and [`counters`];
 //! [`measure`] (/proc, histogram), [`quiet`], [`report`], [`table`], [`upstream`], [`floor`].
 
 mod child;
 mod cli;
 mod connection;
 mod counters;
+mod deflate;
 mod floor;
 mod frames;
 mod measure;

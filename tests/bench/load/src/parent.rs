@@ -106,6 +106,11 @@ impl Children {
 
 pub struct Connected {
     pub snapshot_bytes: u64,
+    pub snapshot_wire_bytes: u64,
+    /// `--deflate`: handshakes accepted and declined, and the server's answer.
+    pub deflate_accepted: u64,
+    pub deflate_declined: u64,
+    pub deflate_response: Option<String>,
     pub connected: u64,
     pub failed: u64,
     pub errors: BTreeMap<String, u64>,
@@ -117,11 +122,27 @@ pub async fn connect_all(kids: &mut Children, args: &ClientArgs, started: Instan
     let per_proc = args.n.div_ceil(procs_of(args)) as f64;
     let limit = args.connect_timeout.as_secs_f64() * (per_proc / args.concurrency.max(1) as f64).max(1.0) + ramp_secs + 30.0;
     let reports = kids.collect("connected", Duration::from_secs_f64(limit.min(3600.0))).await?;
-    let mut c = Connected { snapshot_bytes: 0, connected: 0, failed: 0, errors: BTreeMap::new(), secs: started.elapsed().as_secs_f64() };
+    let mut c = Connected {
+        snapshot_bytes: 0,
+        snapshot_wire_bytes: 0,
+        deflate_accepted: 0,
+        deflate_declined: 0,
+        deflate_response: None,
+        connected: 0,
+        failed: 0,
+        errors: BTreeMap::new(),
+        secs: started.elapsed().as_secs_f64(),
+    };
     for r in reports {
         c.connected += r["connected"].as_u64().unwrap_or(0);
         c.failed += r["failed"].as_u64().unwrap_or(0);
         c.snapshot_bytes = c.snapshot_bytes.max(r["snapshot_bytes"].as_u64().unwrap_or(0));
+        c.snapshot_wire_bytes = c.snapshot_wire_bytes.max(r["snapshot_wire_bytes"].as_u64().unwrap_or(0));
+        c.deflate_accepted += r["deflate_accepted"].as_u64().unwrap_or(0);
+        c.deflate_declined += r["deflate_declined"].as_u64().unwrap_or(0);
+        if c.deflate_response.is_none() {
+            c.deflate_response = r["deflate_response"].as_str().map(str::to_string);
+        }
         for (k, v) in r["errors"].as_object().into_iter().flatten() {
             *c.errors.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
         }
@@ -131,6 +152,35 @@ pub async fn connect_all(kids: &mut Children, args: &ClientArgs, started: Instan
         c.connected, args.n, c.secs, c.failed
     );
     Ok(c)
+}
+
+impl Connected {
+    /// The result's `snapshot_wire_bytes` and `compression` (the latter only with `--deflate`).
+    pub fn add_wire(&self, result: &mut Value, args: &ClientArgs) {
+        result["snapshot_wire_bytes"] = json!(self.snapshot_wire_bytes);
+        if !args.deflate {
+            return;
+        }
+        let state = match (self.deflate_accepted, self.deflate_declined) {
+            (0, 0) => "none connected",
+            (_, 0) => "accepted",
+            (0, _) => "plain (server declined)",
+            _ => "mixed (some accepted, some declined)",
+        };
+        result["compression"] = json!({
+            "offered": crate::deflate::OFFER,
+            "state": state,
+            "accepted": self.deflate_accepted,
+            "declined": self.deflate_declined,
+            "response": self.deflate_response,
+            "snapshot_wire_percent": percent(self.snapshot_wire_bytes, crate::deflate::server_frame_wire(self.snapshot_bytes as usize) as u64),
+        });
+    }
+}
+
+/// `part` in % of `whole` (None without a whole).
+pub fn percent(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
 }
 
 pub fn merge_windows(reports: &[Value]) -> Window {

@@ -30,6 +30,17 @@ pub fn print_human(r: &Value) {
     if let Some(errors) = r["connect_errors"].as_object().filter(|e| !e.is_empty()) {
         println!("  connect errors: {}", Value::Object(errors.clone()));
     }
+    if let Some(c) = r.get("compression") {
+        println!(
+            "  permessage-deflate: {} ({} accepted, {} declined); snapshot on the wire {} bytes of {} ({} %)",
+            c["state"].as_str().unwrap_or(""),
+            c["accepted"],
+            c["declined"],
+            r["snapshot_wire_bytes"],
+            r["snapshot_bytes"],
+            fmt_num(&c["snapshot_wire_percent"], 1)
+        );
+    }
     if let Some(s) = r.get("server").filter(|s| !s.is_null()) {
         println!(
             "  server RSS: {} KiB before, {} KiB with the subscribers idle, {} KiB at the end: {} KiB per subscriber",
@@ -38,13 +49,14 @@ pub fn print_human(r: &Value) {
     }
     for p in r["phases"].as_array().into_iter().flatten() {
         println!(
-            "  {}{:.1}s: {} deliveries ({:.0}/s), {:.0} frames/s, update frame {} bytes; latency p50 {} p90 {} p99 {} max {} ms; server CPU {} µs/delivery ({}%); missed {}, resyncs {}, disconnects {} {}",
+            "  {}{:.1}s: {} deliveries ({:.0}/s), {:.0} frames/s, update frame {} bytes ({} on the wire); latency p50 {} p90 {} p99 {} max {} ms; server CPU {} µs/delivery ({}%); missed {}, resyncs {}, disconnects {} {}",
             p["rate"].as_u64().map(|r| format!("rate {r}, ")).unwrap_or_default(),
             p["secs"].as_f64().unwrap_or(0.0),
             p["deliveries"],
             p["deliveries_per_s"].as_f64().unwrap_or(0.0),
             p["frames_per_s"].as_f64().unwrap_or(0.0),
             fmt_num(&p["update_frame_bytes"], 0),
+            fmt_num(&p["update_frame_wire_bytes"], 0),
             fmt_ms(&p["latency_ms"]["p50"]),
             fmt_ms(&p["latency_ms"]["p90"]),
             fmt_ms(&p["latency_ms"]["p99"]),

@@ -28,6 +28,7 @@ pub async fn storm(a: StormArgs) -> Result<Value, String> {
     result["connect_errors"] = json!(conn.errors);
     result["connect_secs"] = json!(conn.secs);
     result["snapshot_bytes"] = json!(conn.snapshot_bytes);
+    conn.add_wire(&mut result, &a.client);
     result["down_ms"] = json!(a.down.as_millis() as u64);
 
     // Let every client see a live event or two before the storm.

@@ -13,7 +13,8 @@ use crate::cli::SubscribeArgs;
 use crate::connection::parse_target;
 use crate::counters::Window;
 use crate::measure::{proc_rss_kib, tcp_counters, tcp_counters_since};
-use crate::parent::{connect_all, header, merge_windows, Children, CpuSample};
+use crate::deflate::server_frame_wire;
+use crate::parent::{connect_all, header, merge_windows, percent, Children, CpuSample};
 use crate::quiet::quiet;
 use crate::report::{fmt_ms, fmt_num};
 
@@ -39,6 +40,7 @@ pub async fn subscribe(a: SubscribeArgs) -> Result<Value, String> {
     result["connect_errors"] = json!(conn.errors);
     result["connect_secs"] = json!(conn.secs);
     result["snapshot_bytes"] = json!(conn.snapshot_bytes);
+    conn.add_wire(&mut result, &a.client);
 
     let steps: Vec<Option<u32>> = if a.rates.is_empty() { vec![None] } else { a.rates.iter().copied().map(Some).collect() };
     let mut phases = Vec::new();
@@ -127,6 +129,16 @@ pub fn phase_json(rate: Option<u32>, secs: f64, w: &Window, cpu_us: Option<u64>)
         "frames_per_s": w.frames as f64 / secs,
         "bytes_per_s": w.bytes as f64 / secs,
         "update_frame_bytes": (w.update_frames > 0).then(|| w.update_bytes as f64 / w.update_frames as f64),
+        // On the wire: frame headers and payloads as sent (compressed under --deflate);
+        // the plain sizes are the same frames' with a header, so the percentages are
+        // what compression saved.
+        "wire_bytes_per_s": w.wire_bytes as f64 / secs,
+        "update_frame_wire_bytes": (w.update_frames > 0).then(|| w.update_wire_bytes as f64 / w.update_frames as f64),
+        "update_wire_percent": percent(w.update_wire_bytes, plain_wire(w.update_bytes, w.update_frames)),
+        "batch_frames": w.batch_frames,
+        "batch_frame_bytes": (w.batch_frames > 0).then(|| w.batch_bytes as f64 / w.batch_frames as f64),
+        "batch_frame_wire_bytes": (w.batch_frames > 0).then(|| w.batch_wire_bytes as f64 / w.batch_frames as f64),
+        "batch_wire_percent": percent(w.batch_wire_bytes, plain_wire(w.batch_bytes, w.batch_frames)),
         "latency_ms": w.latency.summary(),
         "server_cpu_us": cpu_us,
         "server_cpu_percent": cpu_us.map(|c| c as f64 / secs / 1e4),
@@ -140,6 +152,15 @@ pub fn phase_json(rate: Option<u32>, secs: f64, w: &Window, cpu_us: Option<u64>)
         "closes": w.closes,
         "errors": w.errors,
     })
+}
+
+/// What `frames` plain frames of `bytes` payload bytes in all took on the wire
+/// (headers from the average size: the frames of one kind are about one size).
+fn plain_wire(bytes: u64, frames: u64) -> u64 {
+    if frames == 0 {
+        return 0;
+    }
+    server_frame_wire((bytes / frames) as usize) as u64 * frames + bytes % frames
 }
 
 /// A plain HTTP/1.0 GET (the control endpoints of the upstream and the Node peer).

@@ -66,11 +66,18 @@ pub fn step_text(s: Option<&Step>) -> String {
 
 pub fn table(a: &TableArgs) -> Result<String, String> {
     let mut out = String::new();
-    let rows = [
-        (&a.service_name, read_json(&a.service_main)?, read_json(&a.service_sat)?, read_json(&a.service_idle)?),
-        (&a.node_name, read_json(&a.node_main)?, read_json(&a.node_sat)?, read_json(&a.node_idle)?),
-        (&a.floor_name, read_json(&a.floor_main)?, read_json(&a.floor_sat)?, read_json(&a.floor_idle)?),
-    ];
+    let deflate = read_json(&a.service_deflate)?;
+    let deflate_name = format!(
+        "{}, clients offering permessage-deflate: {}",
+        a.service_name,
+        deflate.as_ref().and_then(|d| d["compression"]["state"].as_str()).unwrap_or("?")
+    );
+    let mut rows = vec![(&a.service_name, read_json(&a.service_main)?, read_json(&a.service_sat)?, read_json(&a.service_idle)?)];
+    if deflate.is_some() {
+        rows.push((&deflate_name, deflate.clone(), None, None));
+    }
+    rows.push((&a.node_name, read_json(&a.node_main)?, read_json(&a.node_sat)?, read_json(&a.node_idle)?));
+    rows.push((&a.floor_name, read_json(&a.floor_main)?, read_json(&a.floor_sat)?, read_json(&a.floor_idle)?));
     out.push_str(&format!(
         "| server | connected | snapshot bytes | update frame bytes | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery | RSS KiB/subscriber | saturation: deliveries/s kept up with, p99 < {} ms | … with p99 < {} ms |\n",
         a.saturation_p99_ms, a.sustained_p99_ms
@@ -91,8 +98,8 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
             "| {name} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {strict} | {loose} |\n",
             main["connected"],
             main["subscribers"],
-            main["snapshot_bytes"],
-            fmt_num(&p["update_frame_bytes"], 0),
+            with_wire(&main["snapshot_bytes"], &main["snapshot_wire_bytes"], main),
+            with_wire(&p["update_frame_bytes"], &p["update_frame_wire_bytes"], main),
             fmt_num(&p["deliveries_per_s"], 0),
             fmt_ms(&p["latency_ms"]["p50"]),
             fmt_ms(&p["latency_ms"]["p90"]),
@@ -131,6 +138,9 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
     }
     out.push('\n');
     out.push_str(&ratios(&rows, a));
+    if let (Some(d), Some(plain)) = (&deflate, read_json(&a.service_main)?) {
+        out.push_str(&compression_line(&a.service_name, d, &plain));
+    }
     for (name, _, _, idle) in &rows {
         if let Some(idle) = idle {
             out.push_str(&format!(
@@ -177,12 +187,54 @@ pub fn table(a: &TableArgs) -> Result<String, String> {
     Ok(out)
 }
 
+/// A frame size, and under `--deflate` what it took on the wire.
+fn with_wire(plain: &Value, wire: &Value, run: &Value) -> String {
+    let size = fmt_num(plain, 0);
+    match (run.get("compression"), plain.as_f64(), wire.as_f64()) {
+        (Some(_), Some(p), Some(_)) if p > 0.0 => format!("{size} ({} on the wire)", fmt_num(wire, 0)),
+        _ => size,
+    }
+}
+
+/// What compression did: the wire sizes against the plain ones (the header of a
+/// plain frame included), and the server's CPU and p99 against the plain clients'.
+fn compression_line(service: &str, deflate: &Value, plain: &Value) -> String {
+    let c = &deflate["compression"];
+    let (p, p0) = (&deflate["phases"][0], &plain["phases"][0]);
+    let sizes = if c["state"] == "accepted" {
+        format!(
+            "snapshot on the wire **{} %** of plain ({} of {} bytes), update **{} %** ({} of {} bytes), batch {} %",
+            fmt_num(&c["snapshot_wire_percent"], 1),
+            deflate["snapshot_wire_bytes"],
+            deflate["snapshot_bytes"],
+            fmt_num(&p["update_wire_percent"], 1),
+            fmt_num(&p["update_frame_wire_bytes"], 0),
+            fmt_num(&p["update_frame_bytes"], 0),
+            fmt_num(&p["batch_wire_percent"], 1),
+        )
+    } else {
+        "no compressed frames".to_string()
+    };
+    format!(
+        "Compression, {service}: {} clients offered `{}`: {} ({} accepted, {} declined); {sizes}; server CPU {} µs/delivery (plain clients {}), p99 {} ms (plain clients {})\n",
+        deflate["connected"],
+        c["offered"].as_str().unwrap_or(""),
+        c["state"].as_str().unwrap_or("?"),
+        c["accepted"],
+        c["declined"],
+        fmt_num(&p["cpu_us_per_delivery"], 2),
+        fmt_num(&p0["cpu_us_per_delivery"], 2),
+        fmt_ms(&p["latency_ms"]["p99"]),
+        fmt_ms(&p0["latency_ms"]["p99"]),
+    )
+}
+
 /// The figures that count: each server's over the floor's, measured in the same run
 /// (×2.00 = twice the floor's CPU or latency; saturation: the share of the floor's).
 /// A server's name and its main, saturation and idle results.
 type Row<'a> = (&'a String, Option<Value>, Option<Value>, Option<Value>);
 
-fn ratios(rows: &[Row; 3], a: &TableArgs) -> String {
+fn ratios(rows: &[Row], a: &TableArgs) -> String {
     let [.., (floor_name, Some(floor), floor_sat, floor_idle)] = rows else { return String::new() };
     let first = |run: &Value, key: &str| -> Option<f64> {
         let p = &run["phases"][0];
@@ -204,7 +256,7 @@ fn ratios(rows: &[Row; 3], a: &TableArgs) -> String {
         "| ratio to {floor_name} | server CPU µs/delivery | p99 ms | RSS KiB/idle subscriber | saturation, p99 < {} ms | … p99 < {} ms |\n|---|---|---|---|---|---|\n",
         a.saturation_p99_ms, a.sustained_p99_ms
     );
-    for (name, main, sat, idle) in &rows[..2] {
+    for (name, main, sat, idle) in &rows[..rows.len() - 1] {
         let Some(main) = main else { continue };
         out.push_str(&format!(
             "| {name} | {} | {} | {} | {} | {} |\n",
@@ -243,5 +295,43 @@ mod tests {
         assert!(text.contains("| floor (reference broadcaster) | 10 / 10 |"), "{text}");
         assert!(text.contains("| scoreticker | ×2.00 | ×2.00 | – | – | – |"), "{text}");
         assert!(text.contains("| Node ws | ×1.83 | ×2.17 | – | – | – |"), "{text}");
+    }
+
+    #[test]
+    fn the_compressed_clients_row_says_whether_the_server_compressed() {
+        let dir = std::env::temp_dir().join(format!("scoreticker-load-table-deflate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, v: Value| {
+            let path = dir.join(format!("{name}.json"));
+            std::fs::write(&path, v.to_string()).unwrap();
+            path.display().to_string()
+        };
+        let phase = |cpu: f64, wire: f64, percent: Value| {
+            json!([{"rate": null, "deliveries_per_s": 10.0, "cpu_us_per_delivery": cpu, "latency_ms": {"p99": 100.0},
+                "update_frame_bytes": 400.0, "update_frame_wire_bytes": wire, "update_wire_percent": percent}])
+        };
+        let plain = write("svc", json!({"connected": 10, "subscribers": 10, "snapshot_bytes": 6541, "snapshot_wire_bytes": 6545, "phases": phase(12.0, 404.0, json!(null))}));
+        let floor = write("floor", json!({"connected": 10, "subscribers": 10, "snapshot_bytes": 6541, "phases": phase(6.0, 404.0, json!(null))}));
+        let offered = crate::deflate::OFFER;
+        let declined = write("declined", json!({"connected": 10, "subscribers": 10, "snapshot_bytes": 6541, "snapshot_wire_bytes": 6545,
+            "compression": {"offered": offered, "state": "plain (server declined)", "accepted": 0, "declined": 10, "snapshot_wire_percent": 100.0},
+            "phases": phase(12.5, 404.0, json!(100.0))}));
+        let accepted = write("accepted", json!({"connected": 10, "subscribers": 10, "snapshot_bytes": 6541, "snapshot_wire_bytes": 1030,
+            "compression": {"offered": offered, "state": "accepted", "accepted": 10, "declined": 0, "snapshot_wire_percent": 15.74},
+            "phases": phase(13.0, 251.0, json!(62.1))}));
+        let text_of = |deflate: &str| {
+            let args = crate::cli::Cli::parse_from(["scoreticker-load", "table", "--service-main", &plain, "--service-deflate", deflate, "--floor-main", &floor]);
+            let crate::cli::Command::Table(a) = args.command else { panic!("not table") };
+            table(&a).unwrap()
+        };
+        let (no, yes) = (text_of(&declined), text_of(&accepted));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(no.contains("| scoreticker, clients offering permessage-deflate: plain (server declined) | 10 / 10 | 6541 (6545 on the wire) | 400 (404 on the wire) |"), "{no}");
+        assert!(no.contains("| scoreticker, clients offering permessage-deflate: plain (server declined) | ×2.08 |"), "{no}");
+        assert!(no.contains("Compression, scoreticker: 10 clients offered `permessage-deflate; client_max_window_bits`: plain (server declined) (0 accepted, 10 declined); no compressed frames; server CPU 12.50 µs/delivery (plain clients 12.00)"), "{no}");
+        assert!(yes.contains("| scoreticker, clients offering permessage-deflate: accepted | 10 / 10 | 6541 (1030 on the wire) | 400 (251 on the wire) |"), "{yes}");
+        assert!(yes.contains("snapshot on the wire **15.7 %** of plain (1030 of 6541 bytes), update **62.1 %** (251 of 400 bytes)"), "{yes}");
+        // The plain row is unchanged by it.
+        assert!(yes.contains("| scoreticker | 10 / 10 | 6541 | 400 |"), "{yes}");
     }
 }
