@@ -77,6 +77,7 @@ pub struct Session {
 /// the client sent right behind its handshake.
 pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, hello: Bytes, fanout: Arc<Fanout>, url_topics: Vec<Topic>, shutting_down: bool) {
     conn.send(conn.message(&hello, None));
+    drop(hello); // written (or queued as a view of its own): not kept for the session's life
     let shard = fanout.join(conn.clone());
     let mut session = Session { conn: conn.clone(), allowance: RATE_BURST, last_refill: Instant::now(), gauge: Default::default() };
     if !url_topics.is_empty() {
