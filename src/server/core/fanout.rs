@@ -188,6 +188,8 @@ impl Shard {
     async fn run(self: Arc<Self>, mut bus: broadcast::Receiver<Note>, mut generation: u64, hub: Arc<Hub>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
         use broadcast::error::RecvError;
         let mut conns: Vec<Arc<Connection>> = Vec::new();
+        // Connections that left since the last pass that let go of them.
+        let mut dead = 0;
         let heartbeat = limits.heartbeat;
         let mut beat = interval_at(Instant::now() + heartbeat, heartbeat);
         beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -197,28 +199,33 @@ impl Shard {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
-                    self.apply_members(&mut conns, generation);
+                    self.apply_members(&mut conns, generation, &mut dead);
                     for conn in &conns {
                         conn.close(frame::code::AWAY, "server shutting down", End::ServerShutdown);
                     }
                     // Later joiners were refused at admission, or see the flag themselves.
                     return;
                 }
-                _ = self.changed.notified() => self.apply_members(&mut conns, generation),
+                _ = self.changed.notified() => self.apply_members(&mut conns, generation, &mut dead),
                 note = bus.recv() => {
-                    self.apply_members(&mut conns, generation);
+                    self.apply_members(&mut conns, generation, &mut dead);
                     match note {
                         Ok(Note::Published(p)) => {
-                            for conn in &conns {
+                            conns.retain(|conn| {
+                                if conn.is_dead() {
+                                    return false;
+                                }
                                 let mut state = conn.lock();
                                 if let Some(frame) = p.frame_for(conn, &state) {
                                     conn.send_event(&mut state, frame);
                                 }
-                            }
+                                true
+                            });
+                            dead = 0;
                         }
                         Ok(Note::Restarted { generation: now }) => {
                             generation = now;
-                            self.apply_members(&mut conns, generation);
+                            close_older(&conns, generation);
                         }
                         Ok(Note::Lagged) | Err(RecvError::Lagged(_)) => {
                             for conn in conns.iter().filter(|c| c.role == Role::Subscriber) {
@@ -230,7 +237,7 @@ impl Shard {
                     }
                 }
                 _ = beat.tick() => {
-                    self.apply_members(&mut conns, generation);
+                    self.apply_members(&mut conns, generation, &mut dead);
                     beat_all(&conns, &hub, heartbeat);
                 }
                 // A comment line keeps idle proxies from closing event streams.
@@ -244,20 +251,30 @@ impl Shard {
         }
     }
 
-    /// Takes in joiners and lets go of the dead; closes connections of an
-    /// older hub history.
-    fn apply_members(&self, conns: &mut Vec<Arc<Connection>>, generation: u64) {
+    /// Takes in joiners (closing one that said hello to an older hub history)
+    /// and lets go of the dead. Letting go is a pass over every connection, so
+    /// it waits until a sixteenth of them have left (a publication's walk, which
+    /// passes over them anyway, lets go of the rest): a reconnect storm's
+    /// thousands of leavers cost a few passes, not one each.
+    fn apply_members(&self, conns: &mut Vec<Arc<Connection>>, generation: u64, dead: &mut usize) {
         let (joined, left) = {
             let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
             (std::mem::take(&mut members.joined), std::mem::take(&mut members.left))
         };
+        close_older(&joined, generation);
         conns.extend(joined);
-        if left > 0 {
+        *dead += left;
+        if *dead > 0 && *dead * 16 >= conns.len() {
             conns.retain(|c| !c.is_dead());
+            *dead = 0;
         }
-        for conn in conns.iter().filter(|c| c.role == Role::Subscriber && c.generation < generation) {
-            conn.close(frame::code::AWAY, "history restarted; reconnect with since", End::HubRestarted);
-        }
+    }
+}
+
+/// Closes the subscribers that said hello to a hub history older than `generation`.
+fn close_older(conns: &[Arc<Connection>], generation: u64) {
+    for conn in conns.iter().filter(|c| c.role == Role::Subscriber && c.generation < generation) {
+        conn.close(frame::code::AWAY, "history restarted; reconnect with since", End::HubRestarted);
     }
 }
 
