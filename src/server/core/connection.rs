@@ -531,3 +531,15 @@ fn try_read_into(tcp: &TcpStream, sink: &mut impl FnMut(&[u8])) -> io::Result<us
     sink(&buf[..n]);
     Ok(n)
 }
+
+/// A socket taken over from another task (hyper's connection, the accept
+/// loop's peek) still has that task's wakers in its read and write slots. Our
+/// reader waits on the socket another way, so nothing would replace them
+/// while the client is idle, and the finished task's memory (5 KB) would stay
+/// pinned by them for the connection's life (found with a counting allocator:
+/// BENCHMARKS.md). Polling once with a no-op waker lets them go.
+pub fn release_wakers(tcp: &TcpStream) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = tcp.poll_read_ready(&mut cx);
+    let _ = tcp.poll_write_ready(&mut cx);
+}

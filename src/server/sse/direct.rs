@@ -52,32 +52,10 @@ impl Direct {
             return Ok(());
         }
         drop(head);
-        let ctx = &self.ctx;
-        let shared = ctx.fanout.shared.clone();
-        let (hello, generation) = shared.hub.hello(shared.limits.heartbeat.as_secs().max(1));
-        let (conn, side) = Connection::new(Ok(stream), Role::Subscriber, Transport::EventStream, generation, shared);
-        let open = OpenClient::sse(&ctx.subscribers);
-        conn.send_control(Bytes::from_static(HEAD));
-        let (head, tail) = super::event_head(None, Some(retry_jitter()));
-        conn.send(crate::server::core::connection::Outgoing::parts(head, hello, tail));
-        let shard = ctx.fanout.join(conn.clone());
-        let mut gauge = subscribe(&conn, topics, since).await;
-        if *ctx.shutdown.borrow() {
-            conn.close(code::AWAY, "server shutting down", End::ServerShutdown);
-        }
-        wait_for_the_end(&conn, side).await;
-        gauge.clear();
-        let end = conn.finish();
-        ctx.fanout.leave(shard);
-        if let Some(reason) = end.as_ref().and_then(End::reason) {
-            if end == Some(End::TooSlow) {
-                tracing::info!("SSE client did not read for {:?}; closing its connection", ctx.limits.send_timeout);
-            }
-            metrics::counter!(crate::telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
-        }
-        drop(open);
-        drop(admission);
-        tracing::debug!(?end, "SSE stream ended");
+        // The stream's own task, sized for it alone: this one (sized for
+        // hyper's connection too) ends here, and lets go of the socket.
+        crate::server::core::connection::release_wakers(&stream);
+        tokio::spawn(stream_events(self.ctx.clone(), stream, topics, since, admission));
         Ok(())
     }
 
@@ -110,6 +88,35 @@ impl Direct {
         let (topics, since) = request(&self.ctx, query, header("last-event-id"), header("origin")).ok()?;
         Some((head_len, topics, since))
     }
+}
+
+/// One event stream, from its response head to its end.
+async fn stream_events(ctx: ServerContext, stream: TcpStream, topics: Vec<Topic>, since: Option<Since>, admission: Option<Admission>) {
+    let shared = ctx.fanout.shared.clone();
+    let (hello, generation) = shared.hub.hello(shared.limits.heartbeat.as_secs().max(1));
+    let (conn, side) = Connection::new(Ok(stream), Role::Subscriber, Transport::EventStream, generation, shared);
+    let open = OpenClient::sse(&ctx.subscribers);
+    conn.send_control(Bytes::from_static(HEAD));
+    let (head, tail) = super::event_head(None, Some(retry_jitter()));
+    conn.send(crate::server::core::connection::Outgoing::parts(head, hello, tail));
+    let shard = ctx.fanout.join(conn.clone());
+    let mut gauge = subscribe(&conn, topics, since).await;
+    if *ctx.shutdown.borrow() {
+        conn.close(code::AWAY, "server shutting down", End::ServerShutdown);
+    }
+    wait_for_the_end(&conn, side).await;
+    gauge.clear();
+    let end = conn.finish();
+    ctx.fanout.leave(shard);
+    if let Some(reason) = end.as_ref().and_then(End::reason) {
+        if end == Some(End::TooSlow) {
+            tracing::info!("SSE client did not read for {:?}; closing its connection", ctx.limits.send_timeout);
+        }
+        metrics::counter!(crate::telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
+    }
+    drop(open);
+    drop(admission);
+    tracing::debug!(?end, "SSE stream ended");
 }
 
 /// The catch-up (a snapshot, or the missed events), queued under the same lock

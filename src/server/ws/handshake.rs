@@ -99,22 +99,11 @@ fn take_back(upgraded: hyper::upgrade::Upgraded) -> Upgraded {
         // copied out, so that buffer is freed now, not at the connection's end.
         Ok(parts) => {
             let tcp = parts.io.into_inner().into_inner();
-            forget_hypers_wakers(&tcp);
+            crate::server::core::connection::release_wakers(&tcp);
             Upgraded { io: Ok(tcp), leftover: Bytes::copy_from_slice(&parts.read_buf) }
         }
         Err(upgraded) => Upgraded { io: Err(TokioIo::new(upgraded)), leftover: Bytes::new() },
     }
-}
-
-/// hyper polled the socket from its connection's task, which left that task's
-/// wakers in the socket's read and write slots. Our reader waits on the
-/// socket another way, so nothing would replace them while the client is
-/// idle: the finished task's memory (5 KB) would stay pinned by its wakers for
-/// the connection's life. Polling once with a no-op waker lets them go.
-fn forget_hypers_wakers(tcp: &TcpStream) {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let _ = tcp.poll_read_ready(&mut cx);
-    let _ = tcp.poll_write_ready(&mut cx);
 }
 
 /// 426 Upgrade Required, for a plain HTTP request to a WebSocket endpoint.
