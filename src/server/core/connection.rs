@@ -247,7 +247,13 @@ impl Connection {
     /// Sends one event's frame: dropped while the client is being resynced,
     /// and the queue is bounded (see the module docs).
     pub fn send_event(self: &Arc<Self>, state: &mut State, frame: Bytes) {
-        if state.lagged {
+        self.send_events(state, &[frame]);
+    }
+
+    /// Several events at once (publications that queued up while the shard
+    /// was busy): one `write()` for all of them.
+    pub fn send_events(self: &Arc<Self>, state: &mut State, frames: &[Bytes]) {
+        if state.lagged || state.closing || frames.is_empty() {
             return;
         }
         if state.queue.len() >= self.shared.limits.broadcast_capacity.max(1) {
@@ -257,17 +263,22 @@ impl Connection {
             state.lagged = true;
             return;
         }
-        self.push(state, frame.into());
+        self.count(frames.len(), frames.iter().map(Bytes::len).sum());
+        self.write_or_queue(state, frames);
     }
 
     fn push(self: &Arc<Self>, state: &mut State, frame: Outgoing) {
         if state.closing {
             return;
         }
+        self.count(1, frame.len());
+        self.write_or_queue(state, &frame.parts);
+    }
+
+    fn count(&self, frames: usize, bytes: usize) {
         let transport = (self.transport == Transport::EventStream) as usize;
-        FRAMES_SENT[transport].increment(1);
-        BYTES_SENT[transport].increment(frame.len() as u64);
-        self.write_or_queue(state, frame);
+        FRAMES_SENT[transport].increment(frames as u64);
+        BYTES_SENT[transport].increment(bytes as u64);
     }
 
     /// Sends bytes that are not a message (pings, pongs, SSE comments and
@@ -275,27 +286,40 @@ impl Connection {
     pub fn send_control(self: &Arc<Self>, bytes: Bytes) {
         let mut state = self.lock();
         if !state.closing {
-            self.write_or_queue(&mut state, bytes.into());
+            self.write_or_queue(&mut state, &[bytes]);
         }
     }
 
-    fn write_or_queue(self: &Arc<Self>, state: &mut State, out: Outgoing) {
+    /// Writes `pieces` (in order) straight to the socket when nothing waits
+    /// before them; queues what it did not take (views of the same bytes, not
+    /// copies) and starts the drain.
+    fn write_or_queue(self: &Arc<Self>, state: &mut State, pieces: &[Bytes]) {
+        /// `writev` takes this many pieces at once; more are queued.
+        const MOST: usize = 64;
         let mut written = 0;
         if state.queue.is_empty() && !state.draining {
             if let Wire::Tcp(tcp) = &self.wire {
-                let slices: [IoSlice<'_>; 3] = [IoSlice::new(&out.parts[0]), IoSlice::new(&out.parts[1]), IoSlice::new(&out.parts[2])];
-                let pieces = if out.parts[2].is_empty() { if out.parts[1].is_empty() { 1 } else { 2 } } else { 3 };
-                match tcp.try_write_vectored(&slices[..pieces]) {
-                    Ok(n) if n == out.len() => return,
+                // On the stack: this runs once per delivery.
+                let mut slices = [IoSlice::new(&[]); MOST];
+                let (mut count, mut total, mut all) = (0, 0, true);
+                for piece in pieces.iter().filter(|p| !p.is_empty()) {
+                    if count == MOST {
+                        all = false;
+                        break;
+                    }
+                    slices[count] = IoSlice::new(piece);
+                    count += 1;
+                    total += piece.len();
+                }
+                match tcp.try_write_vectored(&slices[..count]) {
+                    Ok(n) if n == total && all => return,
                     Ok(n) => written = n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return self.broken(state),
                 }
             }
         }
-        // What the socket did not take waits, in order, as it was (a view of
-        // the same bytes, not a copy).
-        for part in out.parts {
+        for part in pieces.iter().filter(|p| !p.is_empty()) {
             if written >= part.len() {
                 written -= part.len();
                 continue;
@@ -328,7 +352,7 @@ impl Connection {
         }
         state.keep_under_way();
         state.lagged = false;
-        self.write_or_queue(state, frame::close(code, reason).into());
+        self.write_or_queue(state, &[frame::close(code, reason)]);
         state.closing = true;
         self.closing.notify_one();
     }

@@ -125,6 +125,9 @@ struct Shard {
 /// values whoever has read them).
 const BUS_CAPACITY: usize = 64;
 
+/// Publications written together at most, when they queued up.
+const COALESCE: usize = 32;
+
 /// See the module docs.
 pub struct Fanout {
     shards: Vec<Arc<Shard>>,
@@ -211,28 +214,50 @@ impl Shard {
                     self.apply_members(&mut conns, generation, &mut dead);
                     match note {
                         Ok(Note::Published(p)) => {
+                            // Publications that queued up meanwhile (feeds polled at
+                            // the same second) go out together: one write per socket.
+                            let mut ready = vec![p];
+                            let mut after = None;
+                            while ready.len() < COALESCE {
+                                match bus.try_recv() {
+                                    Ok(Note::Published(p)) => ready.push(p),
+                                    Ok(other) => {
+                                        after = Some(other);
+                                        break;
+                                    }
+                                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                        after = Some(Note::Lagged);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            let mut frames = Vec::with_capacity(ready.len());
                             conns.retain(|conn| {
                                 if conn.is_dead() {
                                     return false;
                                 }
                                 let mut state = conn.lock();
-                                if let Some(frame) = p.frame_for(conn, &state) {
-                                    conn.send_event(&mut state, frame);
-                                }
+                                frames.clear();
+                                frames.extend(ready.iter().filter_map(|p| p.frame_for(conn, &state)));
+                                conn.send_events(&mut state, &frames);
                                 true
                             });
                             dead = 0;
+                            match after {
+                                Some(Note::Restarted { generation: now }) => {
+                                    generation = now;
+                                    close_older(&conns, generation);
+                                }
+                                Some(Note::Lagged) => resync_all(&conns, &hub),
+                                _ => {}
+                            }
                         }
                         Ok(Note::Restarted { generation: now }) => {
                             generation = now;
                             close_older(&conns, generation);
                         }
-                        Ok(Note::Lagged) | Err(RecvError::Lagged(_)) => {
-                            for conn in conns.iter().filter(|c| c.role == Role::Subscriber) {
-                                let snapshot = { hub.resync(&mut conn.lock().sub) };
-                                conn.send(conn.message(&snapshot, sse::last_seq_in(&snapshot)));
-                            }
-                        }
+                        Ok(Note::Lagged) | Err(RecvError::Lagged(_)) => resync_all(&conns, &hub),
                         Err(RecvError::Closed) => return,
                     }
                 }
@@ -268,6 +293,14 @@ impl Shard {
             conns.retain(|c| !c.is_dead());
             *dead = 0;
         }
+    }
+}
+
+/// After the shard fell behind the bus: every subscriber gets a snapshot.
+fn resync_all(conns: &[Arc<Connection>], hub: &Hub) {
+    for conn in conns.iter().filter(|c| c.role == Role::Subscriber) {
+        let snapshot = { hub.resync(&mut conn.lock().sub) };
+        conn.send(conn.message(&snapshot, sse::last_seq_in(&snapshot)));
     }
 }
 
