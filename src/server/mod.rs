@@ -312,6 +312,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How long a connection may take to send its request head (the first one:
+/// hyper's header read timeout, and the accept loop's look for `/sse`).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The most a request's line and headers may take; more is answered 431. Also
 /// hyper's read buffer, so a client trickling an endless header holds no more.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -437,7 +441,7 @@ where
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(15))
+        .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(drain::Watched::new(stream, drained)), hyper_service)
         .with_upgrades();

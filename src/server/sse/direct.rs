@@ -12,7 +12,6 @@
 //! kept-alive connection) goes to hyper untouched, which answers it as before.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
@@ -28,6 +27,9 @@ use crate::server::{OpenClient, ServerContext};
 /// The response head: no length, no chunking; the stream ends when the
 /// connection does.
 const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\naccess-control-allow-origin: *\r\nconnection: close\r\n\r\n";
+
+/// How an event stream's request starts.
+const START: &[u8; 8] = b"GET /sse";
 
 /// The most of a request head we look at; a longer one goes to hyper.
 const PEEK_BYTES: usize = 4096;
@@ -45,6 +47,15 @@ impl Direct {
     /// Serves the connection here if it opens with an `/sse` request we take;
     /// otherwise hands it back, unread.
     pub async fn take(&self, mut stream: TcpStream, admission: Option<Admission>) -> Result<(), (TcpStream, Option<Admission>)> {
+        // The first bytes decide, without a buffer for every connection: only
+        // one that starts like an /sse request gets its head looked at.
+        let mut start = [0u8; START.len()];
+        match tokio::time::timeout(crate::server::HEAD_TIMEOUT, stream.peek(&mut start)).await {
+            Ok(Ok(n)) if n == START.len() && start == *START => {}
+            Ok(Ok(n)) if n > 0 => return Err((stream, admission)),
+            // Silent for as long as hyper would have waited for a head, or gone.
+            _ => return Ok(()),
+        }
         let Some((head_len, topics, since)) = self.peek(&stream).await else { return Err((stream, admission)) };
         // The head is in the socket's buffer: read it off.
         let mut head = vec![0u8; head_len];
@@ -61,14 +72,6 @@ impl Direct {
 
     /// The request, if the connection's first bytes are a whole `/sse` head we take.
     async fn peek(&self, stream: &TcpStream) -> Option<(usize, Vec<Topic>, Option<Since>)> {
-        // The first bytes decide, without a buffer for every connection: only
-        // one that starts like an /sse request gets its head looked at.
-        const START: &[u8] = b"GET /sse";
-        let mut start = [0u8; START.len()];
-        let n = tokio::time::timeout(Duration::from_secs(15), stream.peek(&mut start)).await.ok()?.ok()?;
-        if start[..n] != START[..n] || n < START.len() {
-            return None;
-        }
         let mut buf = vec![0u8; PEEK_BYTES];
         let n = stream.peek(&mut buf).await.ok()?;
         let mut headers = [httparse::EMPTY_HEADER; 32];
