@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 use crate::server::ws::frame::{self, code};
 use crate::config::Limits;
-use crate::hub::{Hub, Subscription};
+use crate::hub::{Catchup, Hub, Since, Subscription, Topic};
 use crate::telemetry;
 
 /// A connection that is not plain TCP (TLS): read and written through its halves.
@@ -517,6 +517,24 @@ impl Connection {
     /// Resolves when the queue next empties.
     pub async fn drained(&self) {
         self.drained.notified().await
+    }
+
+    /// Adds `topics` and queues what the client must get to be current on
+    /// them (a snapshot, or the events it missed since `since`), under the same
+    /// lock as the topics, so no later event can be written before it. The
+    /// same for every transport; `gauge` follows the subscription.
+    pub async fn subscribe(self: &Arc<Self>, topics: &[Topic], since: Option<Since>, gauge: &mut telemetry::TopicGauge) {
+        let hub = self.shared.hub.clone();
+        if let Some(since) = &since {
+            hub.catch_up_to(since).await;
+        }
+        let mut state = self.lock();
+        let catchup = hub.subscribe(&mut state.sub, topics, since.as_ref());
+        gauge.update(&state.sub);
+        if let Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) = catchup {
+            let seq = crate::server::sse::last_seq_in(&frame);
+            self.push(&mut state, self.message(&frame, seq));
+        }
     }
 
     /// The reader ended: no more writes, and the shard lets go of it.

@@ -161,12 +161,19 @@ impl Fanout {
         index
     }
 
-    /// A connection of this shard ended (see [`Connection::finish`]): the
-    /// shard lets go of it, and of its socket.
-    pub fn leave(&self, shard: usize) {
+    /// A connection of `shard` ended (its reader saw to that): it is finished
+    /// ([`Connection::finish`]), its shard lets go of it and of its socket, and
+    /// why it ended is counted when the server chose it. Every transport ends
+    /// its connections here.
+    pub fn leave(&self, conn: &Connection, shard: usize) -> Option<End> {
+        let end = conn.finish();
         let shard = &self.shards[shard];
         shard.members.lock().unwrap_or_else(|p| p.into_inner()).left += 1;
         shard.changed.notify_one();
+        if let Some(reason) = end.as_ref().and_then(End::reason) {
+            metrics::counter!(crate::telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
+        }
+        end
     }
 }
 

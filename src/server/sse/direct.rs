@@ -17,8 +17,8 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::{last_seq_in, request, retry_jitter};
-use crate::hub::{Catchup, Since, Topic};
+use super::{request, retry_jitter};
+use crate::hub::{Since, Topic};
 use crate::server::guards::Admission;
 use crate::server::core::connection::{Connection, End, ReadSide, Role, Transport};
 use crate::server::ws::frame::code;
@@ -103,40 +103,20 @@ async fn stream_events(ctx: ServerContext, stream: TcpStream, topics: Vec<Topic>
     let (head, tail) = super::event_head(None, Some(retry_jitter()));
     conn.send(crate::server::core::connection::Outgoing::parts(head, hello, tail));
     let shard = ctx.fanout.join(conn.clone());
-    let mut gauge = subscribe(&conn, topics, since).await;
+    let mut gauge = crate::telemetry::TopicGauge::default();
+    conn.subscribe(&topics, since, &mut gauge).await;
     if *ctx.shutdown.borrow() {
         conn.close(code::AWAY, "server shutting down", End::ServerShutdown);
     }
     wait_for_the_end(&conn, side).await;
     gauge.clear();
-    let end = conn.finish();
-    ctx.fanout.leave(shard);
-    if let Some(reason) = end.as_ref().and_then(End::reason) {
-        if end == Some(End::TooSlow) {
-            tracing::info!("SSE client did not read for {:?}; closing its connection", ctx.limits.send_timeout);
-        }
-        metrics::counter!(crate::telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
+    let end = ctx.fanout.leave(&conn, shard);
+    if end == Some(End::TooSlow) {
+        tracing::info!("SSE client did not read for {:?}; closing its connection", ctx.limits.send_timeout);
     }
     drop(open);
     drop(admission);
     tracing::debug!(?end, "SSE stream ended");
-}
-
-/// The catch-up (a snapshot, or the missed events), queued under the same lock
-/// as the topics it covers.
-async fn subscribe(conn: &Arc<Connection>, topics: Vec<Topic>, since: Option<Since>) -> crate::telemetry::TopicGauge {
-    let hub = conn.hub().clone();
-    if let Some(since) = &since {
-        hub.catch_up_to(since).await;
-    }
-    let mut state = conn.lock();
-    let catchup = hub.subscribe(&mut state.sub, &topics, since.as_ref());
-    let mut gauge = crate::telemetry::TopicGauge::default();
-    gauge.update(&state.sub);
-    if let Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) = catchup {
-        conn.send_locked(&mut state, conn.message(&frame, last_seq_in(&frame)));
-    }
-    gauge
 }
 
 /// An event stream's client sends nothing after its request: read (and drop)

@@ -18,7 +18,6 @@ use crate::server::core::connection::{Connection, ReadSide};
 use crate::server::core::Fanout;
 use super::frame::{self, code, Inbound};
 use super::session::{answer_close, Next, Reader};
-use crate::telemetry;
 
 /// Echoes until the peer leaves, misbehaves or the server shuts down.
 pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout: Arc<Fanout>, shutting_down: bool) {
@@ -40,10 +39,6 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout:
             Inbound::Text(_) | Inbound::Binary(_) | Inbound::Pong => {}
         }
     }
-    let end = conn.finish();
-    fanout.leave(shard);
-    if let Some(reason) = end.as_ref().and_then(crate::server::core::End::reason) {
-        metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
-    }
+    let end = fanout.leave(&conn, shard);
     tracing::debug!(?end, "echo socket ended");
 }

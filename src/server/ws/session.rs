@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::server::core::connection::{Connection, End, ReadSide};
 use crate::server::core::Fanout;
 use super::frame::{self, code, Inbound, Incoming};
-use crate::hub::{frames, Catchup, Since, Topic};
+use crate::hub::{frames, Since, Topic};
 use crate::telemetry;
 
 /// A message from the client.
@@ -88,11 +88,7 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, hello: 
     }
     session.read(Reader::new(&conn, side, &leftover)).await;
     session.gauge.clear();
-    let end = conn.finish();
-    fanout.leave(shard);
-    if let Some(reason) = end.as_ref().and_then(End::reason) {
-        metrics::counter!(telemetry::CLIENTS_CLOSED, "reason" => reason).increment(1);
-    }
+    let end = fanout.leave(&conn, shard);
     tracing::debug!(?end, "WebSocket session ended");
 }
 
@@ -214,16 +210,7 @@ impl Session {
     }
 
     async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<Since>) {
-        let hub = self.conn.hub().clone();
-        if let Some(since) = &since {
-            hub.catch_up_to(since).await;
-        }
-        let mut state = self.conn.lock();
-        let catchup = hub.subscribe(&mut state.sub, &topics, since.as_ref());
-        self.gauge.update(&state.sub);
-        if let Catchup::Snapshot(frame) | Catchup::Replay(Some(frame)) = catchup {
-            self.conn.send_locked(&mut state, self.conn.message(&frame, None));
-        }
+        self.conn.subscribe(&topics, since, &mut self.gauge).await;
     }
 
     /// Answers a bad message with an error frame (and counts it); the
