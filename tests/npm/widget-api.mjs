@@ -39,8 +39,9 @@ function literalKeys(body) {
 }
 
 /** What web/ticker.js handles: `observed` (observedAttributes), `styled` (attributes its stylesheet
- *  selects on the host, but for every element's own), and `events`: each `ticker:*` name it
- *  dispatches, with the key lists of the `detail` objects it dispatches it with. */
+ *  selects on the host, but for every element's own), `events`: each `ticker:*` name it
+ *  dispatches, with the key lists of the `detail` objects it dispatches it with, and
+ *  `fallbackFile`, the name of the second file it loads. */
 export function handledByWidget(ticker = read('web/ticker.js')) {
   const observed = ticker.match(/observedAttributes\s*=\s*\[([^\]]*)\]/);
   if (!observed) throw new Error('web/ticker.js: no observedAttributes list');
@@ -52,7 +53,8 @@ export function handledByWidget(ticker = read('web/ticker.js')) {
   }
   const named = new Set([...ticker.matchAll(/["'`](ticker:[\w-]+)["'`]/g)].map(m => m[1]));
   for (const name of named) if (!events.has(name)) throw new Error(`web/ticker.js names ${name} but dispatches it with no detail literal to read`);
-  return { observed: JSON.parse(`[${observed[1]}]`).sort(), styled: styled.sort(), events };
+  const fallbackFile = ticker.match(/"(ticker-fallback\.[0-9a-f]{16}\.js)"/)?.[1];
+  return { observed: JSON.parse(`[${observed[1]}]`).sort(), styled: styled.sort(), events, fallbackFile };
 }
 
 /** The interfaces and type aliases of a declaration file: interface name → member names, alias
