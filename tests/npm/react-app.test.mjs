@@ -13,7 +13,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startUpstream, startService, launchBrowser, setScore, competition, ARTIFACTS } from '../browser/harness.mjs';
-import { ROOT, handledByWidget, declaredApi, declarations } from './widget-api.mjs';
+import { ROOT, handledByWidget, declaredApi, declarations, waitForHomeScore } from './widget-api.mjs';
 
 const PACKAGE = path.join(ROOT, 'web/package');
 const APP_SOURCE = path.join(ROOT, 'tests/npm/app');
@@ -122,17 +122,10 @@ test('the built page shows live scores from the real server, updates them, and f
   // The live game (PHI at BOS), as the server has it and as the widget shows it.
   const live = competition(upstream.doc, 0);
   const homeAbbr = live.competitors.find(c => c.homeAway === 'home').team.abbreviation;
-  const shownScore = (id, abbr) => page.evaluate(([id, abbr]) => {
-    for (const game of document.getElementById(id).shadowRoot.querySelectorAll('[part~=game]')) {
-      const home = game.querySelector('[part~=home]');
-      if (home?.textContent.includes(abbr)) return home.querySelector('[part~=score]').textContent;
-    }
-    return null;
-  }, [id, abbr]);
   const serverGames = await service.games();
   const serverLive = serverGames.find(g => g.home.abbr === homeAbbr && g.status.state === 'live');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'live', null, { timeout: 15e3 });
-  assert.equal(await shownScore('live', homeAbbr), String(serverLive.home.score));
+  await waitForHomeScore(page, '#live', homeAbbr, serverLive.home.score, 2e3);
   const shownGames = await page.evaluate(() => document.getElementById('live').shadowRoot.querySelectorAll('[part~=game]').length);
   assert.equal(shownGames, serverGames.length, 'every NBA game the server holds');
 
@@ -147,12 +140,7 @@ test('the built page shows live scores from the real server, updates them, and f
   const updatesBefore = Number(await page.textContent('#updates'));
   const newScore = serverLive.home.score + 3;
   setScore(upstream.doc, 0, 'home', newScore);
-  await page.waitForFunction(([abbr, score]) => {
-    for (const game of document.getElementById('live').shadowRoot.querySelectorAll('[part~=game]')) {
-      const home = game.querySelector('[part~=home]');
-      if (home?.textContent.includes(abbr)) return home.querySelector('[part~=score]').textContent === String(score);
-    }
-  }, [homeAbbr, newScore], { timeout: 15e3 });
+  await waitForHomeScore(page, '#live', homeAbbr, newScore);
   await page.waitForFunction(score => document.getElementById('score').textContent.endsWith(`${score}`), newScore, { timeout: 5e3 });
   assert.ok(Number(await page.textContent('#updates')) > updatesBefore);
 
@@ -161,12 +149,7 @@ test('the built page shows live scores from the real server, updates them, and f
   await page.waitForFunction(() => document.getElementById('polled').shadowRoot.querySelector('[part~=bar]').dataset.st === 'live', null, { timeout: 15e3 });
   assert.equal(await page.getAttribute('#polled', 'transport'), 'poll');
   assert.ok(site.served.some(url => /\/assets\/ticker-fallback\.[0-9a-f]{16}-/.test(url)), `the emitted fallback file was loaded: ${site.served}`);
-  await page.waitForFunction(([abbr, score]) => {
-    for (const game of document.getElementById('polled').shadowRoot.querySelectorAll('[part~=game]')) {
-      const home = game.querySelector('[part~=home]');
-      if (home?.textContent.includes(abbr)) return home.querySelector('[part~=score]').textContent === String(score);
-    }
-  }, [homeAbbr, newScore], { timeout: 15e3 });
+  await waitForHomeScore(page, '#polled', homeAbbr, newScore);
 
   // What is registered at run time is what the types declare.
   const registered = await page.evaluate(() => {

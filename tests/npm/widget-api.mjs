@@ -1,6 +1,7 @@
 // The API of <score-ticker> read two ways, for tests that compare them: what the built widget
 // (web/ticker.js) handles and dispatches, and what the npm package declares
-// (web/package/score-ticker.d.ts).
+// (web/package/score-ticker.d.ts); and what a widget on a page shows, read through its documented
+// parts, for the tests of the places it is embedded (tests/npm, tests/wordpress).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,4 +93,16 @@ export function declaredApi(dts = read('web/package/score-ticker.d.ts')) {
     events.set(name, (aliases.get(detail) || [detail]).map(variant => need(variant).join(',')).sort());
   }
   return { attributes: need('ScoreTickerAttributes'), events, elementMembers: need('ScoreTickerElement') };
+}
+
+/** Waits until the widget `selector` on `page` shows `score` for the home side `abbr` (read through
+ *  the documented parts: game, home, score). */
+export function waitForHomeScore(page, selector, abbr, score, timeout = 15e3) {
+  return page.waitForFunction(([selector, abbr, score]) => {
+    for (const game of document.querySelector(selector)?.shadowRoot?.querySelectorAll('[part~=game]') ?? []) {
+      const home = game.querySelector('[part~=home]');
+      if (home?.textContent.includes(abbr)) return home.querySelector('[part~=score]').textContent === String(score);
+    }
+    return false;
+  }, [selector, abbr, score], { timeout });
 }
