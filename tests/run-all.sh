@@ -10,7 +10,10 @@
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
 #   3. the widget in headless Chromium against the real service
-#      (tests/browser/run.sh also installs the npm packages when missing).
+#      (tests/browser/run.sh also installs the npm packages when missing);
+#   4. the npm package (tests/npm: npm pack, a React 19 + Vite app, tsc, vite build,
+#      Chromium) and the WordPress plugin (tests/wordpress: Debian's wordpress, php,
+#      php-mysql and mariadb-server, installed here when missing; Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,12 @@ command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v lintian >/dev/null || missing+=(lintian)
 # The cluster tests start their own Redis servers (tests/cluster.rs).
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The WordPress plugin's test runs Debian's WordPress on PHP with a MariaDB of its own (tests/wordpress).
+[ -d /usr/share/wordpress ] || missing+=(wordpress)
+[ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing+=(wordpress-theme-twentytwentythree)
+command -v php >/dev/null || missing+=(php)
+php -m 2>/dev/null | grep -qx mysqli || missing+=(php-mysql)
+command -v mariadbd >/dev/null || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== Installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -42,3 +51,9 @@ cargo test --locked --workspace --no-fail-fast
 
 echo "== Browser tests (headless Chromium)"
 SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh
+
+echo "== npm package tests (React 19 + Vite app, headless Chromium)"
+SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/npm/run.sh
+
+echo "== WordPress plugin tests (Debian's WordPress, PHP, MariaDB, headless Chromium)"
+SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/wordpress/run.sh

@@ -1,5 +1,5 @@
 // The npm package's declarations against the widget they describe: the attributes, events and
-// event details in web/package/score-ticker.d.ts must be exactly those web/ticker.js handles and
+// event details in deploy/npm/score-ticker.d.ts must be exactly those web/ticker.js handles and
 // dispatches, so a change to the widget that the types miss fails here. (The browser test in
 // react-app.test.mjs checks the same against the registered element at run time.)
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ const declared = declaredApi();
 test('the declared attributes are the ones the widget observes or styles', () => {
   const handled = [...new Set([...widget.observed, ...widget.styled])].sort();
   assert.deepEqual(declared.attributes, handled,
-    'ScoreTickerAttributes (web/package/score-ticker.d.ts) must list what web/ticker.js handles: observedAttributes and :host([…]) selectors');
+    'ScoreTickerAttributes (deploy/npm/score-ticker.d.ts) must list what web/ticker.js handles: observedAttributes and :host([…]) selectors');
 });
 
 test('the declared events, and the fields of their details, are the ones the widget dispatches', () => {
@@ -38,9 +38,9 @@ test('the reader is not blind: a widget with another attribute or event detail w
 });
 
 test('the package is versioned with the server it comes with, under the project licence', () => {
-  const pkg = JSON.parse(read('web/package/package.json'));
+  const pkg = JSON.parse(read('deploy/npm/package.json'));
   const cargo = read('Cargo.toml').match(/^\[package\][^[]*?^version\s*=\s*"([^"]+)"/m)[1];
-  assert.equal(pkg.version, cargo, 'web/package/package.json version = Cargo.toml version');
+  assert.equal(pkg.version, cargo, 'deploy/npm/package.json version = Cargo.toml version');
   assert.equal(pkg.license, read('Cargo.toml').match(/^license\s*=\s*"([^"]+)"/m)[1]);
   assert.ok(!pkg.private, 'publishable');
   for (const entry of ['.', './react']) {

@@ -1,4 +1,4 @@
-// The npm package as a publisher meets it: `npm pack` web/package, install the tarball into a
+// The npm package as a publisher meets it: `npm pack` deploy/npm, install the tarball into a
 // React 19 site built with Vite (tests/npm/app, its dependencies from the npm registry, pinned by
 // its package-lock), type-check it with tsc, build it, and open the built page in headless Chromium
 // against the real scoreticker binary polling a real upstream: the scores render and update.
@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { startUpstream, startService, launchBrowser, setScore, competition, ARTIFACTS } from '../browser/harness.mjs';
 import { ROOT, handledByWidget, declaredApi, declarations, waitForHomeScore } from './widget-api.mjs';
 
-const PACKAGE = path.join(ROOT, 'web/package');
+const PACKAGE = path.join(ROOT, 'deploy/npm');
 const APP_SOURCE = path.join(ROOT, 'tests/npm/app');
 const APP = path.join(ROOT, 'target/npm-app');
 const PACKED = path.join(ROOT, 'target/npm-pack');
@@ -176,7 +176,7 @@ test('the built page shows live scores from the real server, updates them, and f
     check(game.away, 'Team', 'game.away');
     check(game.situation, 'Situation', 'game.situation');
   }
-  assert.deepEqual([...undeclared], [], 'fields the server sends that web/package/score-ticker.d.ts does not declare');
+  assert.deepEqual([...undeclared], [], 'fields the server sends that deploy/npm/score-ticker.d.ts does not declare');
 
   await page.screenshot({ path: path.join(ARTIFACTS, 'npm-react-app.png'), fullPage: true });
   assert.deepEqual(problems, []);

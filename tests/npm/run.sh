@@ -1,5 +1,5 @@
 #!/bin/sh
-# The npm package (web/package) end to end: its declarations against the widget
+# The npm package (deploy/npm) end to end: its declarations against the widget
 # (declarations.test.mjs), then npm pack, a React 19 + Vite app that installs the tarball,
 # tsc, vite build, and the built page in headless Chromium against the real scoreticker binary
 # (react-app.test.mjs). The app's node_modules is kept in target/npm-app between runs.

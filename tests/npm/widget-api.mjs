@@ -1,6 +1,6 @@
 // The API of <score-ticker> read two ways, for tests that compare them: what the built widget
 // (web/ticker.js) handles and dispatches, and what the npm package declares
-// (web/package/score-ticker.d.ts); and what a widget on a page shows, read through its documented
+// (deploy/npm/score-ticker.d.ts); and what a widget on a page shows, read through its documented
 // parts, for the tests of the places it is embedded (tests/npm, tests/wordpress).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,7 +60,7 @@ export function handledByWidget(ticker = read('web/ticker.js')) {
 
 /** The interfaces and type aliases of a declaration file: interface name → member names, alias
  *  name → the names of its union's members. Enough for the package's own, plainly written file. */
-export function declarations(dts = read('web/package/score-ticker.d.ts')) {
+export function declarations(dts = read('deploy/npm/score-ticker.d.ts')) {
   const interfaces = new Map(), aliases = new Map();
   for (const m of dts.matchAll(/^\s*(?:export )?interface (\w+)[^{]*\{/gm)) {
     const body = braced(dts, m.index + m[0].length - 1);
@@ -81,7 +81,7 @@ export function declarations(dts = read('web/package/score-ticker.d.ts')) {
 
 /** The package's declared API: `attributes`, `events` (name → the member lists of its detail's
  *  variants, like handledByWidget's), `elementMembers` (what ScoreTickerElement adds to HTMLElement). */
-export function declaredApi(dts = read('web/package/score-ticker.d.ts')) {
+export function declaredApi(dts = read('deploy/npm/score-ticker.d.ts')) {
   const { interfaces, aliases } = declarations(dts);
   const need = name => {
     if (!interfaces.has(name)) throw new Error(`score-ticker.d.ts: no interface ${name}`);

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const web = path.resolve(here, '..');
+const root = path.resolve(here, '../..');
+const web = path.join(root, 'web');
 const dist = path.join(here, 'dist');
 
 /** The widget's text with its fallback file's name (a string literal the build bakes in, once)
@@ -27,7 +28,7 @@ export function rewriteFallbackName(ticker, expression) {
   const names = [...ticker.matchAll(/"(ticker-fallback\.[0-9a-f]{16}\.js)"/g)];
   if (names.length !== 1) {
     throw new Error(`web/ticker.js names its fallback file ${names.length} times (expected once, as "ticker-fallback.<16 hex>.js"): ` +
-      'web/package/build.mjs needs that literal to point the module at the copy bundlers emit');
+      'deploy/npm/build.mjs needs that literal to point the module at the copy bundlers emit');
   }
   const [{ 0: literal, 1: name, index }] = names;
   return { name, code: ticker.slice(0, index) + expression + ticker.slice(index + literal.length) };
@@ -44,7 +45,7 @@ export function build() {
   // The licence banner stays first.
   const [, banner = '', body] = code.match(/^(\/\*![^\n]*\*\/\n)?([^]*)$/);
   const module = banner +
-    '// <score-ticker> as an ES module, built by web/package/build.mjs from web/ticker.js: importing it\n' +
+    '// <score-ticker> as an ES module, built by deploy/npm/build.mjs from web/ticker.js: importing it\n' +
     '// registers the element (once, whatever other copies of the widget the page loads).\n' +
     `const scoreTickerFallbackUrl = new URL('./${name}?no-inline', import.meta.url).href;\n` +
     body.trimEnd() + '\nexport {};\n';
@@ -52,11 +53,11 @@ export function build() {
   fs.mkdirSync(dist);
   fs.writeFileSync(path.join(dist, 'score-ticker.js'), module);
   fs.writeFileSync(path.join(dist, name), fallback);
-  fs.copyFileSync(path.resolve(web, '../LICENSE'), path.join(here, 'LICENSE'));
+  fs.copyFileSync(path.join(root, 'LICENSE'), path.join(here, 'LICENSE'));
   return { module: 'dist/score-ticker.js', fallback: `dist/${name}` };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { module, fallback } = build();
-  console.log(`web/package: ${module}, ${fallback}, LICENSE`);
+  console.log(`deploy/npm: ${module}, ${fallback}, LICENSE`);
 }
