@@ -4,7 +4,7 @@
 // against the real scoreticker binary polling a real upstream: the scores render and update.
 //
 // The app is set up in target/npm-app; its node_modules is kept between runs and installed again
-// (`npm ci`) only when tests/npm/app/package-lock.json changes.
+// (`npm ci`) only when tests/npm/app/package.json or its package-lock.json changes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -49,7 +49,8 @@ test('npm pack, then the tarball installs into the React 19 + Vite app', () => {
   fs.mkdirSync(APP, { recursive: true });
   for (const name of fs.readdirSync(APP)) if (name !== 'node_modules') fs.rmSync(path.join(APP, name), { recursive: true, force: true });
   fs.cpSync(APP_SOURCE, APP, { recursive: true });
-  const lock = crypto.createHash('sha256').update(fs.readFileSync(path.join(APP, 'package-lock.json'))).digest('hex');
+  const lock = crypto.createHash('sha256').update(fs.readFileSync(path.join(APP, 'package.json')))
+    .update(fs.readFileSync(path.join(APP, 'package-lock.json'))).digest('hex');
   const stamp = path.join(APP, 'node_modules/.scoreticker-lock-sha256');
   if (!fs.existsSync(stamp) || fs.readFileSync(stamp, 'utf8') !== lock) {
     npm(['ci'], APP);

@@ -7,7 +7,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 missing=""
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -d /usr/share/wordpress ] || missing="$missing wordpress"
 [ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing="$missing wordpress-theme-twentytwentythree"
 command -v php >/dev/null || missing="$missing php"
@@ -20,15 +19,8 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086 # one word per package
   apt-get install -y --no-install-recommends $missing
 fi
-if [ ! -d "$root/tests/browser/node_modules" ]; then
-  (cd "$root/tests/browser" && npm ci --no-audit --no-fund)
-fi
-bin=${SCORETICKER_BIN:-$root/target/debug/scoreticker}
-if [ ! -x "$bin" ]; then
-  echo "tests/wordpress/run.sh: building scoreticker" >&2
-  (cd "$root" && cargo build)
-fi
-export SCORETICKER_BIN="$bin"
+# shellcheck source=tests/harness-deps.sh
+. "$root/tests/harness-deps.sh"
 
 sh "$root/deploy/wordpress/build-zip.sh" >/dev/null
 exec node --test --test-concurrency=1 "$here"/*.test.mjs
