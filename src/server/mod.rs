@@ -453,10 +453,11 @@ where
         }
         let mut service = service.clone();
         async move {
-            if let Err(refused) = semantics::prepare(&mut request) {
-                return Ok(refused);
+            match semantics::prepare(&mut request) {
+                Err(refused) => Ok(refused),
+                Ok(true) => service.call(request).await.map(semantics::head_answer),
+                Ok(false) => service.call(request).await,
             }
-            service.call(request).await
         }
     });
     let connection = http1::Builder::new()

@@ -99,7 +99,8 @@ pub fn host_rule<'a>(http11: bool, values: impl IntoIterator<Item = &'a [u8]>) -
 
 /// Readies a request for the routes: applies [`host_rule`] (`Err`: the `400`
 /// to answer instead) and routes `HEAD` as `GET` (see the module docs).
-pub fn prepare<B>(request: &mut warp::http::Request<B>) -> Result<(), warp::reply::Response> {
+/// `Ok(true)`: the request is a `HEAD`, whose answer goes through [`head_answer`].
+pub fn prepare<B>(request: &mut warp::http::Request<B>) -> Result<bool, warp::reply::Response> {
     let http11 = request.version() == Version::HTTP_11;
     if let Err(why) = host_rule(http11, request.headers().get_all(header::HOST).iter().map(|v| v.as_bytes())) {
         let mut reply = api::error_response(StatusCode::BAD_REQUEST, "bad_request", why);
@@ -107,11 +108,26 @@ pub fn prepare<B>(request: &mut warp::http::Request<B>) -> Result<(), warp::repl
         reply.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         return Err(warp::Reply::into_response(reply));
     }
-    if request.method() == Method::HEAD {
+    let head = request.method() == Method::HEAD;
+    if head {
         *request.method_mut() = Method::GET;
         request.headers_mut().remove(header::UPGRADE);
     }
-    Ok(())
+    Ok(head)
+}
+
+/// The `GET` answer, as the answer to a `HEAD`. hyper sends no body and keeps
+/// a known length as `Content-Length`, except an empty body's, whose `0` it
+/// leaves out for a `HEAD`: written here, so a `HEAD` says every length its
+/// `GET` says.
+pub fn head_answer(mut response: warp::reply::Response) -> warp::reply::Response {
+    use hyper::body::Body as _;
+    let status = response.status();
+    let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if !no_body && response.body().size_hint().exact() == Some(0) && !response.headers().contains_key(header::CONTENT_LENGTH) {
+        response.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from_static("0"));
+    }
+    response
 }
 
 #[cfg(test)]
