@@ -111,7 +111,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
 
     let (updates_tx, updates_rx) = mpsc::channel::<FeedUpdate>(64);
     let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), diffs, readiness.clone()));
-    let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir)));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir, shutdown_rx.clone())));
 
     report_ignored_feed_files(&config.ignored_feed_files);
     let client = fetch::client();
@@ -129,7 +130,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }
     };
 
-    let (shutdown, shutdown_rx) = watch::channel(false);
     let ctx = ServerContext {
         hub: hub.clone(),
         health: health.clone(),
@@ -229,14 +229,20 @@ pub(crate) fn count_events(events: &[Event]) {
 }
 
 /// Writes the state file shortly after changes: at most once a second, so a
-/// burst of polls costs one write.
-async fn save_after_changes(hub: Arc<Hub>, dir: PathBuf) {
+/// burst of polls costs one write. Ends at `shutdown`, but never in the middle
+/// of a write: the final (clean) save waits for this task, so it is the last
+/// word in the file.
+async fn save_after_changes(hub: Arc<Hub>, dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
     let mut seq = hub.watch_seq();
     loop {
-        if seq.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = seq.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
         seq.mark_unchanged();
         save_state(&hub, &dir, false).await;
     }
@@ -426,8 +432,11 @@ impl Supervisor {
         // here is polled again by the next start.)
         self.pipeline.abort();
         let _ = self.pipeline.await;
+        // Shutdown was signalled above: the periodic saver ends after the write
+        // under way, if any (aborting it would leave that write running, to land
+        // after the final one).
         if let Some(saver) = self.saver {
-            saver.abort();
+            let _ = saver.await;
         }
         if let Some(dir) = self.config.state_dir.as_ref().filter(|_| self.config.cluster.is_none()) {
             save_state(&self.hub, dir, true).await;

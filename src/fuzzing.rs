@@ -106,7 +106,7 @@ fn downstream(adapter: &Adapter, data: &[u8]) {
     let now = chrono::Utc::now();
     hub.publish(diff.apply(games.clone(), now));
     hub.publish(diff.apply(games, now));
-    let (_, doc) = hub.games_document(&[Topic::All]);
+    let doc = hub.games_document(&[Topic::All]).body;
     serde_json::from_slice::<serde_json::Value>(&doc).expect("the games document is JSON");
     let mut sub = Subscription::default();
     if let Catchup::Snapshot(frame) = hub.subscribe(&mut sub, &[Topic::All], None) {

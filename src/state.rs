@@ -3,7 +3,10 @@
 //! `since` across the restart.
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the directory):
-//! a crash mid-write leaves the previous file intact. A file that cannot be read
+//! a crash mid-write leaves the previous file intact. Each write has a
+//! temporary file of its own, so two writes at once (the periodic save and the
+//! final one) cannot write into each other's: the file is always one of them,
+//! whole. A file that cannot be read
 //! back is set aside, never fatal: the service starts fresh rather than not at all.
 //!
 //! **Clean or not.** The file is written shortly after changes (at most once a
@@ -19,6 +22,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +53,7 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// file is rewritten as not clean before this returns (and if that fails, it is
 /// treated as not clean), so a crash in this run cannot reuse its seqs.
 pub fn load(dir: &Path) -> Option<SavedHub> {
+    remove_leftover_temporaries(dir);
     let (mut hub, clean) = read(dir)?;
     if clean {
         match save(dir, hub.clone()) {
@@ -119,18 +124,42 @@ fn write(dir: &Path, hub: SavedHub, clean: bool) -> std::io::Result<()> {
     let file = StateFile { version: FORMAT_VERSION, saved_at: chrono::Utc::now().to_rfc3339(), clean, hub };
     let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
     let path = path_in(dir);
-    let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
+    let tmp = temporary_in(dir);
+    let written = (|| {
+        let mut f = std::fs::File::create_new(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, &path)?;
+    written?;
     // The rename is durable only once the directory entry is.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// How temporary files' names start: `.state.json.tmp-<pid>-<n>`.
+const TEMPORARY_PREFIX: &str = ".state.json.tmp-";
+
+/// A temporary file name no other write uses: this process's id and a count.
+fn temporary_in(dir: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    dir.join(format!("{TEMPORARY_PREFIX}{}-{}", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Temporary files a crash left behind (each write has its own name, so none
+/// would ever be written over).
+fn remove_leftover_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TEMPORARY_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +206,74 @@ mod tests {
         save_clean(dir.path(), with_ring.clone()).unwrap();
         assert_eq!(load(dir.path()), Some(with_ring.clone()));
         assert_ne!(load(dir.path()).unwrap().epoch, "e", "a clean file is clean once");
+    }
+
+    /// The periodic save and the final one may run at once: the file must be
+    /// one of the writes, whole, at every moment, and each write must succeed.
+    /// (With one temporary name for all, writes truncated and interleaved each
+    /// other's bytes, and a rename found its file already renamed.)
+    #[test]
+    fn concurrent_saves_never_tear_the_file() {
+        const WRITERS: usize = 4;
+        const WRITES: usize = 40;
+        let dir = tempfile::tempdir().unwrap();
+        // Large enough that a write takes a while: a few hundred KiB each, every writer its own.
+        let hub = |writer: usize| {
+            let mut hub = saved();
+            hub.seq = writer as u64;
+            hub.ring = (0..2000)
+                .map(|i| crate::hub::SavedEvent {
+                    seq: i,
+                    ts: 0,
+                    id: format!("w{writer}:{i}"),
+                    feed: "f".into(),
+                    league: "l".into(),
+                    home_abbr: "A".into(),
+                    away_abbr: "B".into(),
+                    frame: format!("{{\"writer\":{writer}}}").repeat(8),
+                })
+                .collect();
+            hub
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let (dir, hub) = (dir.path(), hub(w));
+                    scope.spawn(move || (0..WRITES).map(|i| if i % 2 == 0 { save(dir, hub.clone()) } else { save_clean(dir, hub.clone()) }).collect::<Result<Vec<()>, _>>())
+                })
+                .collect();
+            let reader = scope.spawn(|| {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok(bytes) = std::fs::read(path_in(dir.path())) {
+                        let file: StateFile = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("a torn state file ({} bytes): {e}", bytes.len()));
+                        assert_eq!(file.hub, hub(file.hub.seq as usize), "one writer's whole state");
+                        reads += 1;
+                    }
+                }
+                reads
+            });
+            let results: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+            done.store(true, Ordering::Relaxed);
+            let reads = reader.join();
+            for result in results {
+                result.unwrap().expect("every save succeeds");
+            }
+            assert!(reads.unwrap() > 0, "the reader saw files");
+        });
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")], "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_crashs_temporary_files_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), saved()).unwrap();
+        std::fs::write(dir.path().join(format!("{TEMPORARY_PREFIX}1-0")), b"{\"version\":1,\"hu").unwrap();
+        assert!(load(dir.path()).is_some());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
     }
 
     #[test]

@@ -29,6 +29,13 @@ fn http_section() -> String {
     format!("[http]\nsnapshot_max_age = \"{MAX_AGE}s\"\nsnapshot_stale = \"{STALE}s\"\n")
 }
 
+/// The tests here count the service's snapshot answers, and the metrics are
+/// the process's: one test at a time, so no test counts another's requests.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// `scoreticker_snapshot_requests_total`, all statuses: requests that reached the service.
 async fn origin_requests(service: &Service) -> u64 {
     let text = reqwest::get(service.admin("/metrics")).await.unwrap().text().await.unwrap();
@@ -40,6 +47,7 @@ async fn origin_requests(service: &Service) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_is_cacheable_with_one_url_per_topic_list() {
+    let _serial = one_at_a_time().await;
     let upstream = Upstream::start(vec![Step::json(&espn_live())]).await;
     let service = start_service(&[feed(&upstream)], "[http]\nsnapshot_max_age = \"2s\"\nsnapshot_stale = \"30s\"\n").await;
     service.wait_for_games(1).await;
@@ -186,6 +194,7 @@ async fn poll(http: reqwest::Client, url: String, offset: Duration, last: Arc<Mu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_nginx_absorbs_a_thousand_polling_clients() {
+    let _serial = one_at_a_time().await;
     let mut doc = espn_live();
     let upstream = Upstream::start(vec![Step::json(&doc)]).await;
     let service = start_service(&[feed(&upstream)], &http_section()).await;
@@ -255,6 +264,70 @@ async fn a_real_nginx_absorbs_a_thousand_polling_clients() {
     // revalidation racing a change.
     assert!((origin as f64) <= per_max_age * 1.5 + 5.0, "{origin} origin requests in {elapsed:?}");
     assert!(served >= (CLIENTS * 4) as u64, "the clients did poll: {served}");
+    drop(nginx);
+    service.running.stop().await;
+}
+
+/// `scoreticker_snapshot_requests_total{status}`: requests that reached the service.
+async fn origin_answers(service: &Service, status: &str) -> f64 {
+    let text = reqwest::get(service.admin("/metrics")).await.unwrap().text().await.unwrap();
+    sample(&text, "scoreticker_snapshot_requests_total", &[("status", status)])
+}
+
+/// Defect: one ETag for every topic list (`"<epoch>-<seq>"` of the last event
+/// anywhere), so an NBA score invalidated every cached NFL copy. Each list's
+/// ETag now moves only with its own topics: after an NBA change the cache in
+/// front revalidates its NFL copy and the service answers 304.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_one_league_leaves_the_others_cached_copy_valid() {
+    let _serial = one_at_a_time().await;
+    let mut nba_doc = espn_live();
+    let nba = Upstream::start(vec![Step::json(&nba_doc)]).await;
+    let nfl = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let nfl_feed = feed_file("nfl", &nfl.url(), "").replace("league = \"nba\"", "league = \"nfl\"");
+    let service = start_service(&[feed(&nba), ("nfl.toml", nfl_feed)], &http_section()).await;
+    service.wait_for_games(2).await;
+    let nginx = start_nginx(service.addr).await;
+    let http = reqwest::Client::new();
+    let etag = |path: &'static str| {
+        let http = http.clone();
+        let url = service.http(path);
+        async move { http.get(url).send().await.unwrap().headers()["etag"].to_str().unwrap().to_string() }
+    };
+    let (nba_before, nfl_before) = (etag("/api/v1/games?topics=league:nba").await, etag("/api/v1/games?topics=league:nfl").await);
+    let all_before = etag("/api/v1/games?topics=all").await;
+
+    // The cache takes its NFL copy.
+    let cached = format!("http://{}/api/v1/games?topics=league:nfl", nginx.addr);
+    let first = http.get(&cached).send().await.unwrap();
+    assert_eq!((first.status().as_u16(), first.headers()["x-cache-status"].to_str().unwrap()), (200, "MISS"));
+    let nfl_body = first.text().await.unwrap();
+
+    // An NBA score changes.
+    let mut watcher = Client::connect(&service.ws("?topics=league:nba")).await;
+    watcher.hello().await;
+    let _snapshot = watcher.next().await;
+    set_score(&mut nba_doc, 0, 0, 150);
+    nba.push([Step::json(&nba_doc)]);
+    assert_eq!(watcher.next().await["type"], "update");
+    assert_ne!(etag("/api/v1/games?topics=league:nba").await, nba_before, "NBA's ETag moves");
+    assert_ne!(etag("/api/v1/games?topics=all").await, all_before, "so does every list with an NBA topic");
+    assert_eq!(etag("/api/v1/games?topics=league:nfl").await, nfl_before, "NFL's does not");
+    let not_modified = http.get(service.http("/api/v1/games?topics=league:nfl")).header("If-None-Match", &nfl_before).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+
+    // Once its copy is past max-age the cache revalidates it: the service answers 304.
+    let (ok_before, revalidated_before) = (origin_answers(&service, "200").await, origin_answers(&service, "304").await);
+    tokio::time::sleep(Duration::from_millis(MAX_AGE * 1000 + 500)).await;
+    let deadline = Instant::now() + WAIT;
+    while origin_answers(&service, "304").await == revalidated_before {
+        assert!(Instant::now() < deadline, "the cache never revalidated its NFL copy");
+        let again = http.get(&cached).send().await.unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.text().await.unwrap(), nfl_body, "the same NFL document");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(origin_answers(&service, "200").await, ok_before, "no NFL document was sent again");
     drop(nginx);
     service.running.stop().await;
 }

@@ -6,9 +6,9 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::tls::{self, make_pki};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -112,36 +112,10 @@ async fn origin_list_and_per_ip_cap() {
 // ---------------------------------------------------------------------------
 // TLS
 
-struct Pki {
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-fn make_pki(name: &str) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, format!("scoreticker test CA {name}"));
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-    Pki { ca: ca_cert.pem(), cert: leaf.pem(), key: leaf_key.serialize_pem() }
-}
-
-type TlsSocket = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+type TlsSocket = tokio_tungstenite::WebSocketStream<tls::TlsStream>;
 
 async fn wss_connect(addr: SocketAddr, ca_pem: &str) -> Result<TlsSocket, String> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
+    let tls = tls::connect(addr, ca_pem).await?;
     let url = format!("wss://localhost:{}/ws?topics=all", addr.port());
     let (ws, _) = tokio_tungstenite::client_async(url, tls).await.map_err(|e| e.to_string())?;
     Ok(ws)

@@ -161,8 +161,7 @@ impl Client {
 
 /// The server's games for one topic, as `GET /api/v1/games` serves them.
 fn server_games(hub: &Hub, topic: &Topic) -> BTreeMap<String, Value> {
-    let (_, doc) = hub.games_document(std::slice::from_ref(topic));
-    let doc: Value = serde_json::from_slice(&doc).unwrap();
+    let doc: Value = serde_json::from_slice(&hub.games_document(std::slice::from_ref(topic)).body).unwrap();
     doc["games"].as_array().unwrap().iter().map(|g| (g["id"].as_str().unwrap().to_string(), g.clone())).collect()
 }
 

@@ -5,9 +5,12 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use scoreticker::feeds::fetch::{self, FetchError, Fetched, Validators};
+use scoreticker::feeds::resolver::GuardedResolver;
 use serde_json::Value;
 
 const KEY: &str = "k-3141592653";
@@ -102,6 +105,63 @@ async fn a_link_local_address_is_never_fetched_even_when_listed() {
     let feed = wait_for_outcome(&service, "redirect_refused").await;
     assert!(feed["last_error"].as_str().unwrap().contains("link-local"), "{feed}");
     service.running.stop().await;
+}
+
+/// The feed of [`keyed_feed`], loaded as the service loads it.
+fn feed_config(upstream: &Upstream, extra: &str) -> scoreticker::config::FeedConfig {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("feeds.d")).unwrap();
+    std::fs::write(dir.path().join("scoreticker.toml"), "feeds_dir = \"feeds.d\"\n").unwrap();
+    let (name, text) = keyed_feed(upstream, extra);
+    std::fs::write(dir.path().join("feeds.d").join(name), text).unwrap();
+    scoreticker::config::load(&dir.path().join("scoreticker.toml")).unwrap().feeds.remove(0)
+}
+
+/// Defect: the policy resolved a hop's host name to check it and the client
+/// resolved it again to connect, so a name answering a harmless address to the
+/// check and 169.254.169.254 to the connection (DNS rebinding) got through.
+/// Now each connection to another host resolves the name once, under the
+/// policy, and goes to exactly the address that passed. Only the name
+/// resolution is the test's; the HTTP is real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_connects_to_the_address_the_policy_checked() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let target = Upstream::start(vec![Step::json(&espn_live())]).await;
+    let port = target.addr.port();
+    let upstream = Upstream::start(vec![redirect_to(&format!("http://scores.rebind.test:{port}/board"))]).await;
+    // The name answers 127.0.0.1 (where `target` listens) once, then the metadata address.
+    let lookups = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = lookups.clone();
+    let resolver = GuardedResolver::with_lookup(Arc::new(move |name: String| {
+        let mut log = log.lock().unwrap();
+        log.push(name);
+        let answer = if log.len() == 1 { "127.0.0.1" } else { "169.254.169.254" };
+        Box::pin(async move { Ok(vec![answer.parse().unwrap()]) })
+    }));
+    let (own, other_hosts) = (fetch::client(), fetch::other_hosts_client(resolver));
+    let clients = fetch::Clients { own: &own, other_hosts: &other_hosts };
+    let feed = feed_config(&upstream, &format!("allow_redirects_to = [\"http://scores.rebind.test:{port}\"]"));
+    let mut validators = Validators::default();
+
+    let first = fetch::fetch_with(clients, &feed, &mut validators).await;
+    assert!(matches!(first, Ok(Fetched::Body(_))), "the first answer passes, and is where the hop went: {first:?}");
+    assert_eq!(target.served(), 1);
+    assert_eq!(*lookups.lock().unwrap(), vec!["scores.rebind.test".to_string()]);
+    assert_eq!(target.requests()[0].headers.get("x-api-key"), None, "another origin: not the key");
+
+    // Each answer closes its connection, so the next poll connects again: the
+    // name now answers the metadata address, and the hop is refused before connecting.
+    let second = fetch::fetch_with(clients, &feed, &mut validators).await;
+    match &second {
+        Err(e @ FetchError::Redirect(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("link-local") && text.contains(&format!("http://scores.rebind.test:{port}")), "{text}");
+        }
+        other => panic!("the rebound name must be refused: {other:?}"),
+    }
+    assert_eq!(lookups.lock().unwrap().len(), 2, "one resolution per connection");
+    assert_eq!(target.served(), 1, "nothing was sent to the second answer");
+    assert_eq!(upstream.served(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! One HTTP poll of an upstream: conditional, bounded in time and size.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -10,6 +11,7 @@ use reqwest::StatusCode;
 
 use crate::config::FeedConfig;
 use crate::feeds::redirect::{self, Hop, Refusal};
+use crate::feeds::resolver::{self, GuardedResolver};
 use crate::telemetry;
 use crate::untrusted::Untrusted;
 
@@ -70,6 +72,16 @@ impl FetchError {
 
 /// The shared HTTP client: rustls, connection pooling, gzip.
 pub fn client() -> reqwest::Client {
+    builder().build().expect("the HTTP client builds with static settings")
+}
+
+/// The client for redirect hops to hosts other than the feed's own: the same,
+/// with names resolved under the redirect policy ([`resolver`]).
+pub fn other_hosts_client(resolver: GuardedResolver) -> reqwest::Client {
+    builder().dns_resolver(resolver).build().expect("the HTTP client builds with static settings")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("scoreticker/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
@@ -77,19 +89,31 @@ pub fn client() -> reqwest::Client {
         // Redirects are followed by `fetch` itself, hop by hop, under the feed's
         // redirect policy (`redirect::check`).
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the HTTP client builds with static settings")
 }
 
-/// Polls `feed.url` once, following the redirects its policy allows.
+/// What a poll fetches with: `own` for the feed's own host (which its operator
+/// named), `other_hosts` for redirect hops anywhere else.
+#[derive(Debug, Clone, Copy)]
+pub struct Clients<'a> {
+    pub own: &'a reqwest::Client,
+    pub other_hosts: &'a reqwest::Client,
+}
+
+/// The process's client for other hosts, with the system's resolver: one for
+/// every feed (it is needed only for the rare hop to another host, and building
+/// a client costs tens of milliseconds).
+fn other_hosts() -> &'static reqwest::Client {
+    static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| other_hosts_client(GuardedResolver::system()));
+    &CLIENT
+}
+
+/// Polls `feed.url` once with `client`, following the redirects its policy allows.
 pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut Validators) -> Result<Fetched, FetchError> {
-    let mut custom = HeaderMap::new();
-    for (name, value) in &feed.headers.0 {
-        // Validated at config load.
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            custom.insert(n, v);
-        }
-    }
+    fetch_with(Clients { own: client, other_hosts: other_hosts() }, feed, validators).await
+}
+
+/// [`fetch`] with the clients given.
+pub async fn fetch_with(clients: Clients<'_>, feed: &FeedConfig, validators: &mut Validators) -> Result<Fetched, FetchError> {
     let mut conditional = HeaderMap::new();
     if let Some(etag) = validators.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
         conditional.insert(IF_NONE_MATCH, etag);
@@ -97,58 +121,7 @@ pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut
     if let Some(lm) = validators.last_modified.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
         conditional.insert(IF_MODIFIED_SINCE, lm);
     }
-    let map_err = |e: reqwest::Error| {
-        if e.is_timeout() {
-            FetchError::Timeout(feed.timeout)
-        } else {
-            // Never include the request (and its headers) in the message.
-            FetchError::Transport(error_chain(&e))
-        }
-    };
-    // One deadline for the whole poll, redirects included.
-    let deadline = tokio::time::Instant::now() + feed.timeout;
-    let mut url = reqwest::Url::parse(&feed.url).map_err(|e| FetchError::Transport(format!("feed URL: {e}")))?;
-    let mut hop = Hop::SameOrigin;
-    let mut hops = 0;
-    let mut response = loop {
-        let mut headers = conditional.clone();
-        if hop == Hop::SameOrigin {
-            headers.extend(custom.clone());
-        }
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if remaining.is_zero() {
-            return Err(FetchError::Timeout(feed.timeout));
-        }
-        let response = client.get(url.clone()).headers(headers).timeout(remaining).send().await.map_err(map_err)?;
-        if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
-            break response;
-        }
-        let Some(target) = response.headers().get(LOCATION) else {
-            // A 3xx without a Location is the upstream's answer; treated as an error below.
-            break response;
-        };
-        let next = target
-            .to_str()
-            .map_err(|_| Refusal::BadLocation("Location is not text".into()))
-            .and_then(|t| redirect::location(&url, t));
-        hops += 1;
-        let checked = match next {
-            Ok(_) if hops > redirect::MAX_HOPS => Err(Refusal::TooMany),
-            Ok(next) => redirect::check(feed, &next).await.map(|h| (h, next)),
-            Err(e) => Err(e),
-        };
-        match checked {
-            Ok((h, next)) => {
-                hop = h;
-                url = next;
-            }
-            Err(refusal) => {
-                metrics::counter!(telemetry::REDIRECTS_REFUSED, "feed" => feed.id.clone()).increment(1);
-                tracing::warn!(feed = %feed.id, from = %redirect::origin_of(&url), reason = %Untrusted(&refusal), "redirect refused");
-                return Err(FetchError::Redirect(refusal));
-            }
-        }
-    };
+    let mut response = follow(clients, feed, conditional).await?;
     let status = response.status();
     if status == StatusCode::NOT_MODIFIED {
         return Ok(Fetched::NotModified);
@@ -169,7 +142,7 @@ pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut
     let etag = header_text(response.headers(), ETAG);
     let last_modified = header_text(response.headers(), LAST_MODIFIED);
     let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(map_err)? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| request_error(feed, &e))? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(FetchError::TooLarge { limit });
         }
@@ -183,6 +156,82 @@ pub async fn fetch(client: &reqwest::Client, feed: &FeedConfig, validators: &mut
         return Ok(Fetched::Unchanged);
     }
     Ok(Fetched::Body(body))
+}
+
+/// Requests `feed.url` and the redirect hops its policy allows, within the
+/// feed's timeout: the first answer that is not a redirect to follow.
+async fn follow(clients: Clients<'_>, feed: &FeedConfig, conditional: HeaderMap) -> Result<reqwest::Response, FetchError> {
+    let mut custom = HeaderMap::new();
+    for (name, value) in &feed.headers.0 {
+        // Validated at config load.
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            custom.insert(n, v);
+        }
+    }
+    // One deadline for the whole poll, redirects included.
+    let deadline = tokio::time::Instant::now() + feed.timeout;
+    let mut url = reqwest::Url::parse(&feed.url).map_err(|e| FetchError::Transport(format!("feed URL: {e}")))?;
+    let mut from = url.clone();
+    let mut hop = Hop::SameOrigin;
+    let mut hops = 0;
+    loop {
+        let mut headers = conditional.clone();
+        if hop == Hop::SameOrigin {
+            headers.extend(custom.clone());
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(FetchError::Timeout(feed.timeout));
+        }
+        let client = if redirect::is_own_host(feed, &url) { clients.own } else { clients.other_hosts };
+        let response = match client.get(url.clone()).headers(headers).timeout(remaining).send().await {
+            Ok(response) => response,
+            // The hop's name resolved to a link-local address when it connected.
+            Err(e) if resolver::refused_name(&e).is_some() => return Err(refused(feed, &from, Refusal::LinkLocal(redirect::origin_of(&url)))),
+            Err(e) => return Err(request_error(feed, &e)),
+        };
+        if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let Some(target) = response.headers().get(LOCATION) else {
+            // A 3xx without a Location is the upstream's answer; treated as an error by the caller.
+            return Ok(response);
+        };
+        let next = target
+            .to_str()
+            .map_err(|_| Refusal::BadLocation("Location is not text".into()))
+            .and_then(|t| redirect::location(&url, t));
+        hops += 1;
+        let checked = match next {
+            Ok(_) if hops > redirect::MAX_HOPS => Err(Refusal::TooMany),
+            Ok(next) => redirect::check(feed, &next).map(|h| (h, next)),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok((h, next)) => {
+                hop = h;
+                from = std::mem::replace(&mut url, next);
+            }
+            Err(refusal) => return Err(refused(feed, &url, refusal)),
+        }
+    }
+}
+
+/// A request that failed: timed out, or the transport's chain of causes.
+fn request_error(feed: &FeedConfig, e: &reqwest::Error) -> FetchError {
+    if e.is_timeout() {
+        FetchError::Timeout(feed.timeout)
+    } else {
+        // Never include the request (and its headers) in the message.
+        FetchError::Transport(error_chain(e))
+    }
+}
+
+/// A redirect from `from` the policy refused: counted, logged, and the poll's error.
+fn refused(feed: &FeedConfig, from: &reqwest::Url, refusal: Refusal) -> FetchError {
+    metrics::counter!(telemetry::REDIRECTS_REFUSED, "feed" => feed.id.clone()).increment(1);
+    tracing::warn!(feed = %feed.id, from = %redirect::origin_of(from), reason = %Untrusted(&refusal), "redirect refused");
+    FetchError::Redirect(refusal)
 }
 
 impl Validators {
@@ -246,3 +295,4 @@ mod tests {
         assert_eq!(parse_retry_after("soon"), None);
     }
 }
+

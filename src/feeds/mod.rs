@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod health;
 pub mod mode;
 pub mod redirect;
+pub mod resolver;
 pub mod window;
 
 use std::collections::HashMap;

@@ -10,7 +10,10 @@
 //!   in `allow_redirects_to`, and then without the feed's `[headers]`;
 //! - a hop to a link-local address (169.254.0.0/16, where cloud metadata
 //!   services live, and fe80::/10), named directly or reached through a host name
-//!   that resolves to one, is refused unless the feed's own URL names that host;
+//!   that resolves to one, is refused unless the feed's own URL names that host:
+//!   an address written in the URL is checked here ([`check`]), a name when
+//!   the connection resolves it ([`super::resolver`]), so the address checked
+//!   is the address connected to;
 //! - at most [`MAX_HOPS`] hops per poll.
 
 use std::net::IpAddr;
@@ -60,15 +63,15 @@ pub fn location(current: &Url, value: &str) -> Result<Url, Refusal> {
     Ok(next)
 }
 
-/// Decides whether `next` may be fetched for `feed`. Host names of other
-/// hosts are resolved here so that a name pointing at a metadata address is
-/// refused like the address itself.
-pub async fn check(feed: &FeedConfig, next: &Url) -> Result<Hop, Refusal> {
-    let own = Url::parse(&feed.url).map_err(|e| Refusal::BadLocation(format!("feed URL: {e}")))?;
-    let same_host = own.host_str() == next.host_str();
-    if !same_host && reaches_link_local(next).await {
+/// Decides whether `next` may be fetched for `feed`. A host name of another
+/// host is not resolved here: the client for other hosts refuses it when it
+/// resolves it to connect ([`super::resolver`]), so the check and the
+/// connection see the same addresses.
+pub fn check(feed: &FeedConfig, next: &Url) -> Result<Hop, Refusal> {
+    if !is_own_host(feed, next) && names_link_local(next) {
         return Err(Refusal::LinkLocal(origin_of(next)));
     }
+    let own = Url::parse(&feed.url).map_err(|e| Refusal::BadLocation(format!("feed URL: {e}")))?;
     if own.origin() == next.origin() {
         return Ok(Hop::SameOrigin);
     }
@@ -80,20 +83,19 @@ pub async fn check(feed: &FeedConfig, next: &Url) -> Result<Hop, Refusal> {
     }
 }
 
-/// True when the URL's host is, or resolves to, a link-local address.
-async fn reaches_link_local(url: &Url) -> bool {
+/// Whether `url` is on the host the feed's own URL names: exempt from the
+/// link-local rule, and fetched with the ordinary client.
+pub fn is_own_host(feed: &FeedConfig, url: &Url) -> bool {
+    Url::parse(&feed.url).is_ok_and(|own| own.host_str() == url.host_str())
+}
+
+/// True when the URL's host is a link-local address written as one (names are
+/// the resolver's: [`super::resolver`]).
+fn names_link_local(url: &Url) -> bool {
     match url.host() {
-        None => false,
         Some(url::Host::Ipv4(ip)) => is_link_local(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => is_link_local(IpAddr::V6(ip)),
-        Some(url::Host::Domain(name)) => {
-            let port = url.port_or_known_default().unwrap_or(80);
-            match tokio::net::lookup_host((name, port)).await {
-                Ok(addrs) => addrs.into_iter().any(|a| is_link_local(a.ip())),
-                // Unresolvable: the request itself will fail as a transport error.
-                Err(_) => false,
-            }
-        }
+        Some(url::Host::Domain(_)) | None => false,
     }
 }
 

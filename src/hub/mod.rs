@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod frames;
+pub mod topic_seqs;
 pub mod topics;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -95,6 +96,16 @@ impl Published {
     }
 }
 
+/// `GET /api/v1/games` for one topic list: the games its topics match, as of
+/// `seq`, the last event that touched any of them ([`topic_seqs`]): the same
+/// `(epoch, seq)` is always the same `body`.
+#[derive(Debug)]
+pub struct GamesDocument {
+    pub epoch: String,
+    pub seq: u64,
+    pub body: Bytes,
+}
+
 /// A game as currently known, with its JSON ready to splice into frames.
 #[derive(Debug)]
 pub struct StoredGame {
@@ -165,6 +176,8 @@ struct HubState {
     /// clients of a reconnect storm mostly ask for the same few, and share
     /// one (its `ts` says when it was made). Emptied when the seq moves.
     snapshots: Vec<(String, Bytes)>,
+    /// Which event last touched each topic: the snapshot API's ETags.
+    topic_seqs: topic_seqs::TopicSeqs,
 }
 
 /// See the module docs.
@@ -222,6 +235,7 @@ impl Hub {
                 catch_up_wait: Duration::ZERO,
                 generation: 0,
                 snapshots: Vec::new(),
+                topic_seqs: topic_seqs::TopicSeqs::default(),
             }),
             broadcast_capacity,
             ring_capacity,
@@ -238,6 +252,7 @@ impl Hub {
         {
             let mut state = hub.lock();
             state.seq = saved.seq;
+            state.topic_seqs.reset(saved.seq);
             for game in saved.games {
                 let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
                 let routing = Routing::of(&game);
@@ -353,6 +368,7 @@ impl Hub {
         let mut state = self.lock();
         state.epoch = epoch;
         state.seq = seq;
+        state.topic_seqs.reset(seq);
         state.games.clear();
         for game in games {
             let json = Bytes::from(serde_json::to_vec(&game).expect("games serialize"));
@@ -403,15 +419,21 @@ impl Hub {
                 }
             } else {
                 let routing = Routing::of(&e.game);
-                state.games.insert(e.game.id.clone(), Arc::new(StoredGame { game: e.game, routing: routing.clone(), json: e.game_json }));
+                let stored = Arc::new(StoredGame { game: e.game, routing: routing.clone(), json: e.game_json });
+                // A game that changed team or league leaves its old topics' documents too.
+                if let Some(before) = state.games.insert(stored.game.id.clone(), stored).filter(|b| b.routing != routing) {
+                    state.topic_seqs.touch(&before.routing, e.seq);
+                }
                 routing
             };
+            state.topic_seqs.touch(&routing, e.seq);
             frames.push(Arc::new(EventFrame::new(e.seq, e.ts, routing, e.frame)));
         }
         for f in &frames {
             state.ring_bytes += f.bytes.len();
             state.ring.push_back(f.clone());
         }
+        state.topic_seqs.sweep(&state.games);
         self.trim_ring(state, now);
         state.rate.add(now, frames.len() as u64);
         state.snapshots.clear();
@@ -533,11 +555,19 @@ impl Hub {
         frame
     }
 
-    /// The body of `GET /api/v1/games` and the seq it is current as of.
-    pub fn games_document(&self, topics: &[Topic]) -> (u64, Bytes) {
+    /// The body of `GET /api/v1/games` for `topics`, and its version.
+    pub fn games_document(&self, topics: &[Topic]) -> GamesDocument {
         let state = self.lock();
+        let seq = state.topic_seqs.of(topics, state.seq);
         let games = state.games.values().filter(|g| topics.iter().any(|t| t.matches(&g.routing))).map(|g| &g.json[..]);
-        (state.seq, frames::games_document(&state.epoch, state.seq, games))
+        GamesDocument { body: frames::games_document(&state.epoch, seq, games), epoch: state.epoch.clone(), seq }
+    }
+
+    /// The version [`Hub::games_document`] would have now (epoch and seq),
+    /// without making the document: enough to answer a matching `If-None-Match`.
+    pub fn games_version(&self, topics: &[Topic]) -> (String, u64) {
+        let state = self.lock();
+        (state.epoch.clone(), state.topic_seqs.of(topics, state.seq))
     }
 
     /// Every known game (for status pages and state files).
@@ -655,6 +685,34 @@ mod tests {
         assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)));
         let since = Since { epoch: "ep".into(), seq: 99 };
         assert!(matches!(h.subscribe(&mut sub, &topics(&["all"]), Some(&since)), Catchup::Snapshot(_)));
+    }
+
+    /// The snapshot API's version moves per topic list: an NBA event leaves the
+    /// NFL's document (and its ETag) as it was.
+    #[test]
+    fn each_topic_lists_document_has_its_own_version() {
+        let hub = hub();
+        hub.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]);
+        let (nba, nfl) = (topics(&["league:nba"]), topics(&["league:NFL"]));
+        let before = (hub.games_version(&nba), hub.games_version(&nfl));
+        assert_eq!((before.0 .1, before.1 .1), (1, 2));
+        let nfl_doc = hub.games_document(&nfl);
+        hub.publish(vec![update(game("1", "nba", 2))]);
+        assert_eq!(hub.games_version(&nfl), before.1, "untouched");
+        assert_eq!(hub.games_document(&nfl).body, nfl_doc.body, "the same version is the same document");
+        assert_eq!(hub.games_version(&nba).1, 3);
+        assert_eq!(hub.games_version(&topics(&["all"])).1, 3);
+        let doc = hub.games_document(&nba);
+        assert_eq!((doc.seq, json(&doc.body)["seq"].as_u64()), (3, Some(3)), "the document says the seq it is current as of");
+        // A game that moves to another league leaves the old league's list too.
+        hub.publish(vec![update(game("1", "nfl", 2))]);
+        assert_eq!((hub.games_version(&nba).1, hub.games_version(&nfl).1), (4, 4));
+        // Removal touches the list the game was in.
+        hub.publish(vec![Event::Remove { game: game("2", "nfl", 1) }]);
+        assert_eq!((hub.games_version(&nba).1, hub.games_version(&nfl).1), (4, 5));
+        // A reset (another history) knows no topic's last event: all are at its seq.
+        hub.reset("ep2".into(), 9, vec![game("1", "nba", 1)], vec![]);
+        assert_eq!(hub.games_version(&nfl), ("ep2".to_string(), 9));
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
 pub const POLL_INTERVAL_HEADER: &str = "x-poll-interval";
 
 /// `GET /api/v1/games?topics=…`: the current games, with an ETag that changes
-/// whenever any event is published (epoch and seq), so pollers of this API get
-/// cheap 304s between changes.
+/// whenever an event touches one of the topics (epoch and the seq of that
+/// event: [`crate::hub::topic_seqs`]), so pollers of this API, and caches in
+/// front of it, get cheap 304s between changes of their own topics.
 ///
 /// CDN mode: the answer may be kept by shared caches for `snapshot_max_age`
 /// and served stale for `snapshot_stale` while they refresh it, and each topic
@@ -99,15 +100,17 @@ pub fn games(hub: &Arc<Hub>, http: &HttpSettings, query: &str, if_none_match: Op
             // Upstream text is in there: never let a browser sniff it into HTML.
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
     };
-    let etag = format!("\"{}-{}\"", hub.epoch(), hub.seq());
-    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    let etag = |epoch: &str, seq: u64| format!("\"{epoch}-{seq}\"");
+    let (epoch, seq) = hub.games_version(&topics);
+    let current = etag(&epoch, seq);
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == current)) {
         metrics::counter!(telemetry::SNAPSHOT_REQUESTS, "status" => "304").increment(1);
-        return cacheable(Response::builder().status(StatusCode::NOT_MODIFIED), &etag).body(bytes::Bytes::new()).expect("valid response");
+        return cacheable(Response::builder().status(StatusCode::NOT_MODIFIED), &current).body(bytes::Bytes::new()).expect("valid response");
     }
-    let (seq, body) = hub.games_document(&topics);
+    let document = hub.games_document(&topics);
     metrics::counter!(telemetry::SNAPSHOT_REQUESTS, "status" => "200").increment(1);
-    let etag = format!("\"{}-{}\"", hub.epoch(), seq);
-    cacheable(Response::builder().header(header::CONTENT_TYPE, "application/json"), &etag).body(body).expect("valid response")
+    let etag = etag(&document.epoch, document.seq);
+    cacheable(Response::builder().header(header::CONTENT_TYPE, "application/json"), &etag).body(document.body).expect("valid response")
 }
 
 /// `OPTIONS /api/v1/games`: the CORS preflight a cross-origin poller sending

@@ -11,6 +11,7 @@ pub mod core;
 pub mod drain;
 pub mod guards;
 pub mod listen;
+pub mod semantics;
 pub mod sse;
 pub mod status;
 pub mod tls;
@@ -101,38 +102,13 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
 
     let widget = warp::path!("api" / "v1" / "widget").and(warp::get()).map(assets::widget_info);
 
-    let pages = warp::get()
-        .or(warp::head())
-        .unify()
-        .and(warp::path::full())
+    // The path first: a method a page does not answer is a 405 (with `Allow`), not one for every path.
+    let pages = warp::path::full()
+        .and_then(|path: warp::path::FullPath| async move { page(path.as_str()).ok_or_else(warp::reject::not_found) })
+        .and(warp::get())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::header::optional::<String>("if-none-match"))
-        .and_then(|path: warp::path::FullPath, accept: Option<String>, inm: Option<String>| async move {
-            // Friendly names for the pages; files keep their own names.
-            let (name, cache) = match path.as_str() {
-                "/" => ("index.html", "no-cache"),
-                "/embed" => ("embed.html", "no-cache"),
-                "/diagnostics" => ("diagnostics.html", "no-cache"),
-                // The status page is the admin listener's (`/status`), not a public file.
-                "/status.html" => return Err(warp::reject::not_found()),
-                "/ticker.js" => ("ticker.js", "public, max-age=300"),
-                // The major version: compatible changes only, so a day is safe.
-                "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
-                other => (other.trim_start_matches('/'), "public, max-age=300"),
-            };
-            let (asset, cache) = match assets::find(name) {
-                Some(a) => (a, cache),
-                // `/ticker.<digest>.js`: content-addressed, so cacheable forever
-                // and safe to pin with Subresource Integrity.
-                None => match assets::find_immutable(name) {
-                    Some(a) => (a, "public, max-age=31536000, immutable"),
-                    // Not ours: a route after this one (the admin routes, when they
-                    // share this listener) may answer it; else `finish` says 404.
-                    None => return Err(warp::reject::not_found()),
-                },
-            };
-            Ok::<_, warp::Rejection>(assets::respond(asset, accept.as_deref(), inm.as_deref(), cache))
-        });
+        .map(|(asset, cache), accept: Option<String>, inm: Option<String>| assets::respond(asset, accept.as_deref(), inm.as_deref(), cache));
 
     let plain = games.or(games_preflight).unify().or(widget).unify().map(warp::Reply::into_response);
     ws::routes(ctx)
@@ -144,7 +120,33 @@ pub fn public_routes(ctx: &ServerContext) -> Routes {
         .unify()
         .or(pages.map(warp::Reply::into_response))
         .unify()
+        .or(semantics::wrong_method(semantics::Side::Public))
+        .unify()
         .boxed()
+}
+
+/// The embedded file a public path names, and how long it may be cached. Not
+/// ours (`None`): a route after the pages (the admin routes, when they share
+/// the listener) may answer it; else `finish` says 404.
+pub(crate) fn page(path: &str) -> Option<(&'static assets::Asset, &'static str)> {
+    // Friendly names for the pages; files keep their own names.
+    let (name, cache) = match path {
+        "/" => ("index.html", "no-cache"),
+        "/embed" => ("embed.html", "no-cache"),
+        "/diagnostics" => ("diagnostics.html", "no-cache"),
+        // The status page is the admin listener's (`/status`), not a public file.
+        "/status.html" => return None,
+        "/ticker.js" => ("ticker.js", "public, max-age=300"),
+        // The major version: compatible changes only, so a day is safe.
+        "/ticker.v1.js" => ("ticker.js", "public, max-age=86400"),
+        other => (other.trim_start_matches('/'), "public, max-age=300"),
+    };
+    match assets::find(name) {
+        Some(asset) => Some((asset, cache)),
+        // `/ticker.<digest>.js`: content-addressed, so cacheable forever
+        // and safe to pin with Subresource Integrity.
+        None => assets::find_immutable(name).map(|asset| (asset, "public, max-age=31536000, immutable")),
+    }
 }
 
 /// The guard every long-lived subscriber passes (`/ws`, `/ws/echo`, `/sse`):
@@ -247,16 +249,29 @@ pub fn admin_routes(ctx: &ServerContext) -> Routes {
             .expect("valid response")
     });
     let feeds = warp::path!("api" / "v1" / "feeds").and(warp::get()).and(with_ctx(ctx)).map(|ctx: ServerContext| api::feeds(&ctx.health));
-    metrics.or(feeds).unify().map(warp::Reply::into_response).or(status::routes(ctx)).unify().or(health_routes(ctx)).unify().boxed()
+    metrics
+        .or(feeds)
+        .unify()
+        .map(warp::Reply::into_response)
+        .or(status::routes(ctx))
+        .unify()
+        .or(health_routes(ctx))
+        .unify()
+        .or(semantics::wrong_method(semantics::Side::Admin))
+        .unify()
+        .boxed()
 }
 
-/// Adds the fallbacks every listener shares: 404, 405, 400 as JSON errors.
+/// Adds the fallbacks every listener shares: 404 and 400 as JSON errors (the
+/// routes answer their own 405s, with `Allow`: [`semantics`]).
 pub fn finish(routes: Routes) -> Routes {
     routes
         .recover(|rejection: warp::Rejection| async move {
             let reply = if rejection.is_not_found() {
                 not_found()
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                // Only a path missing from `semantics::ROUTES` gets here (without `Allow`).
+                tracing::warn!("a route refused a method on a path semantics::ROUTES does not list");
                 api::error_response(StatusCode::METHOD_NOT_ALLOWED, "bad_request", "method not allowed")
             } else {
                 api::error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("{rejection:?}"))
@@ -437,7 +452,13 @@ where
             request.extensions_mut().insert(ticket.clone());
         }
         let mut service = service.clone();
-        async move { service.call(request).await }
+        async move {
+            match semantics::prepare(&mut request) {
+                Err(refused) => Ok(refused),
+                Ok(true) => service.call(request).await.map(semantics::head_answer),
+                Ok(false) => service.call(request).await,
+            }
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod daemon;
 pub mod raw_ws;
+pub mod tls;
 #[allow(unused_imports)] // not every suite starts the binary
 pub use daemon::*;
 

@@ -7,9 +7,11 @@
 //!
 //! The accept loop peeks at the first bytes of each plain connection. Only a
 //! complete `GET /sse` head that passes the same checks as the hyper route
-//! ([`super::request`]) is taken; everything else (another path, a head split
-//! over packets, a bad topic, a refused origin, TLS, a later request on a
-//! kept-alive connection) goes to hyper untouched, which answers it as before.
+//! ([`super::request`]) and the `Host` rule of every listener
+//! ([`crate::server::semantics::host_rule`]) is taken; everything else (another
+//! path, a head split over packets, a bad topic, a refused origin, a missing or
+//! repeated `Host`, TLS, a later request on a kept-alive connection) goes to
+//! hyper untouched, which answers it as before.
 
 use std::sync::Arc;
 
@@ -88,6 +90,9 @@ impl Direct {
         if header("upgrade").is_some() {
             return None;
         }
+        // A request the Host rule refuses is hyper's to answer (400), as on every listener.
+        let hosts = req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("host")).map(|h| h.value);
+        crate::server::semantics::host_rule(req.version? == 1, hosts).ok()?;
         let (topics, since) = request(&self.ctx, query, header("last-event-id"), header("origin")).ok()?;
         Some((head_len, topics, since))
     }
