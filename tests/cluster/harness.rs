@@ -117,10 +117,11 @@ impl Redis {
     }
 
     /// A replica of `primary` (with its own append-only file), once it has
-    /// the primary's data set.
-    pub async fn start_replica(primary: &Redis) -> Redis {
+    /// the primary's data set. It replicates from `via`: the primary's port,
+    /// or a proxy's in front of it.
+    pub async fn start_replica(primary: &Redis, via: u16) -> Redis {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Redis { engine: primary.engine, port: free_port(), dir, aof: true, replica_of: Some(primary.port), child: None };
+        let mut r = Redis { engine: primary.engine, port: free_port(), dir, aof: true, replica_of: Some(via), child: None };
         r.launch().await;
         wait_until("the replica is in sync", || async {
             let info: String = r.cmd(redis::cmd("INFO").arg("replication")).await;
