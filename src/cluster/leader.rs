@@ -221,6 +221,7 @@ impl Leader {
         }
         let until = lease::until(held).ok_or("lease expired")?;
         tokio::select! {
+            biased;
             published = self.publish(epoch, *seq, events, until) => {
                 *seq = published?;
                 Ok(())

@@ -207,8 +207,11 @@ pub async fn ends(held: &mut watch::Receiver<Held>) -> &'static str {
 }
 
 /// Runs `work` while the lease lasts; `Err(why)` if the lease ends first.
+/// Work that is done is taken even when the lease has just ended: what it
+/// wrote, the scripts let through while the lease held.
 pub async fn within<T>(held: &mut watch::Receiver<Held>, work: impl std::future::Future<Output = Result<T, &'static str>>) -> Result<T, &'static str> {
     tokio::select! {
+        biased;
         done = work => done,
         why = ends(held) => Err(why),
     }
@@ -219,5 +222,45 @@ pub fn until(held: &watch::Receiver<Held>) -> Option<Instant> {
     match *held.borrow() {
         Held::Until(until) if until > Instant::now() => Some(until),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_term_ends_when_its_lease_runs_out_unless_renewed_in_time() {
+        let start = Instant::now();
+        let (tx, mut held) = watch::channel(Held::Until(start + Duration::from_millis(60)));
+        let renew = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            tx.send_replace(Held::Until(Instant::now() + Duration::from_millis(60)));
+        };
+        let (why, ()) = tokio::join!(ends(&mut held), renew);
+        assert_eq!(why, "lease expired");
+        assert!(start.elapsed() >= Duration::from_millis(90), "the renewal moved the end: {:?}", start.elapsed());
+        assert_eq!(until(&held), None);
+    }
+
+    #[tokio::test]
+    async fn work_is_cut_off_when_the_lease_is_lost() {
+        let (tx, mut held) = watch::channel(Held::Until(Instant::now() + Duration::from_secs(60)));
+        assert!(until(&held).is_some());
+        let never = std::future::pending::<Result<(), &'static str>>();
+        let lose = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send_replace(Held::Lost("lost the lease"));
+        };
+        let (done, ()) = tokio::join!(within(&mut held, never), lose);
+        assert_eq!(done, Err("lost the lease"));
+        assert_eq!(within(&mut held, async { Ok(1) }).await, Ok(1), "work already done is taken");
+    }
+
+    #[test]
+    fn this_node_stops_a_tenth_of_the_lease_before_redis_lets_another_in() {
+        let sent = Instant::now();
+        assert_eq!(local_end(sent, Duration::from_secs(5)) - sent, Duration::from_millis(4500));
+        assert_eq!(local_end(sent, Duration::from_secs(1)) - sent, Duration::from_millis(900));
     }
 }
