@@ -79,12 +79,18 @@ impl Leader {
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        // After an error, try again soon, then less often (as the follower does).
+        let mut after_error = Duration::from_millis(100);
         loop {
             if *stop.borrow() {
                 break;
             }
             let mut retry_in = ACQUIRE_EVERY;
-            match self.lease.acquire().await {
+            let acquired = self.lease.acquire().await;
+            if acquired.is_ok() {
+                after_error = Duration::from_millis(100);
+            }
+            match acquired {
                 Ok(Ok(until)) => {
                     self.status.set_leader(true);
                     tracing::info!(node = %self.config.node_id, "became the leader: polling the feeds");
@@ -93,7 +99,11 @@ impl Leader {
                     }
                 }
                 Ok(Err(wait)) => retry_in = (wait + Duration::from_millis(10)).clamp(Duration::from_millis(50), ACQUIRE_EVERY),
-                Err(e) => tracing::debug!(error = %e, "cannot try for the lease"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot try for the lease");
+                    retry_in = after_error;
+                    after_error = (after_error * 2).min(ACQUIRE_EVERY / 2);
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry_in) => {}
