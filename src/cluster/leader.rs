@@ -35,6 +35,9 @@ use crate::model::Game;
 /// Followers try for the lease at least this often, and again right when the
 /// holder's lease runs out.
 const ACQUIRE_EVERY: Duration = Duration::from_secs(1);
+/// After an error, try again this soon, then twice as late each time up to
+/// half of [`ACQUIRE_EVERY`] (a promoted replica is found quickly).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 
 pub struct Leader {
     pub config: ClusterConfig,
@@ -79,8 +82,7 @@ impl Leader {
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        // After an error, try again soon, then less often (as the follower does).
-        let mut after_error = Duration::from_millis(100);
+        let mut after_error = RETRY_FIRST;
         loop {
             if *stop.borrow() {
                 break;
@@ -88,7 +90,7 @@ impl Leader {
             let mut retry_in = ACQUIRE_EVERY;
             let acquired = self.lease.acquire().await;
             if acquired.is_ok() {
-                after_error = Duration::from_millis(100);
+                after_error = RETRY_FIRST;
             }
             match acquired {
                 Ok(Ok(until)) => {
