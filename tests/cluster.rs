@@ -1,14 +1,24 @@
-//! Cluster mode against real Redis (and Valkey, when installed): real
-//! `redis-server` processes the tests start, stop, kill and restart; real
-//! `scoreticker` nodes; a real upstream on 127.0.0.1 serving the recorded ESPN
-//! payload; real WebSocket clients that check every seq (no gap, no duplicate).
+//! Cluster mode against real Redis and Valkey: real `redis-server` and
+//! `valkey-server` processes the tests start, stop, kill and restart
+//! (replicas and three sentinels for a failover, a TCP proxy for a network
+//! partition); real `scoreticker` nodes; a real upstream on 127.0.0.1 serving
+//! the recorded ESPN payload; real WebSocket clients that check every seq (no
+//! gap, no duplicate).
 //!
-//! Leases are 1 s here so takeovers are quick; each scenario runs on its own
-//! Redis and nodes, so the scenarios run in parallel.
+//! Scenarios about the server run on every engine ([`harness::engines`]);
+//! those about the nodes alone run once. Leases are 1 s here so takeovers are
+//! quick; each scenario runs on its own servers and nodes, so the scenarios
+//! run in parallel.
 
 mod common;
 #[path = "cluster/harness.rs"]
 mod harness;
+#[path = "cluster/partition.rs"]
+mod partition;
+#[path = "cluster/proxy.rs"]
+mod proxy;
+#[path = "cluster/sentinel_failover.rs"]
+mod sentinel_failover;
 
 use std::time::{Duration, Instant};
 
@@ -35,12 +45,23 @@ impl Scores {
 
     /// Changes every game's home score.
     fn bump(&mut self) -> i64 {
+        self.next_doc();
+        self.upstream.push([Step::json(&self.doc)]);
+        self.score
+    }
+
+    /// Changes every game's home score; the upstream answers each poll `delay` late.
+    fn bump_slow(&mut self, delay: Duration) -> i64 {
+        self.next_doc();
+        self.upstream.push([Step::Slow { delay, body: serde_json::to_vec(&self.doc).unwrap() }]);
+        self.score
+    }
+
+    fn next_doc(&mut self) {
         self.score += 1;
         for e in 0..self.doc["events"].as_array().unwrap().len() {
             set_score(&mut self.doc, e, 0, self.score);
         }
-        self.upstream.push([Step::json(&self.doc)]);
-        self.score
     }
 }
 
@@ -358,40 +379,14 @@ fn check_config_names_file_line_and_key_for_cluster_errors() {
     assert!(text.contains(&format!("{path}:3: cluster: needs")), "{text}");
 }
 
-/// `scoreticker-load upstream`: a synthetic scoreboard whose scores change every second.
-struct LoadUpstream(std::process::Child, String);
-
-impl LoadUpstream {
-    fn start() -> LoadUpstream {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(common::load_tool())
-            .args(["upstream", "--listen", "127.0.0.1:0", "--games", "5", "--change-every", "1s"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
-        let url = format!("http://{}/feed/0/scoreboard", v["listening"].as_str().unwrap());
-        LoadUpstream(child, url)
-    }
-}
-
-impl Drop for LoadUpstream {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_clients_move_to_another_node_at_once_and_resume_by_replay() {
     // Once, on the first engine: this is about the nodes' rings, not the engine.
     let engine = engines()[0];
     let redis = Redis::start(engine, true).await;
-    let upstream = LoadUpstream::start();
-    let a = Node::start("node-a", &redis.url(), &upstream.1, "");
-    let b = Node::start("node-b", &redis.url(), &upstream.1, "");
+    let upstream = LoadUpstream::start(1, 5, "1s");
+    let a = Node::start("node-a", &redis.url(), &upstream.url(0), "");
+    let b = Node::start("node-b", &redis.url(), &upstream.url(0), "");
     for n in [&a, &b] {
         n.wait_ready().await;
         wait_until("games", || async { n.games().await["games"].as_array().unwrap().len() == 5 }).await;
@@ -481,28 +476,4 @@ async fn redis_losing_its_last_writes_begins_a_new_epoch_not_a_forked_history() 
     assert!(a.metric("scoreticker_cluster_resyncs_total", &[("reason", "diverged")]).await + b.metric("scoreticker_cluster_resyncs_total", &[("reason", "diverged")]).await >= 1.0);
     let score = scores.bump();
     until_score(&mut c, score).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_find_the_primary_through_sentinel() {
-    let engine = engines()[0];
-    let redis = Redis::start(engine, true).await;
-    let sentinel = Sentinel::start(&redis, "scores").await;
-    let mut scores = Scores::start(espn_live()).await;
-    let engine_lines = format!("sentinels = [\"127.0.0.1:{}\"]\nmaster_name = \"scores\"", sentinel.port);
-    let feeds = [("nba.toml", feed_file(&scores.url()))];
-    let a = Node::start_with_engine("node-a", &engine_lines, &feeds, "");
-    let b = Node::start_with_engine("node-b", &engine_lines, &feeds, "");
-    for n in [&a, &b] {
-        n.wait_ready().await;
-    }
-    the_leader(&[&a, &b]).await;
-    wait_until("same seq", || async { a.games().await["seq"] == b.games().await["seq"] }).await;
-    let mut ca = subscribed(&a).await;
-    let mut cb = subscribed(&b).await;
-    let score = scores.bump();
-    until_score(&mut ca, score).await;
-    until_score(&mut cb, score).await;
-    let events: u64 = redis.cmd(redis::cmd("XLEN").arg("{scoreticker}:events")).await;
-    assert!(events >= 2, "published to the primary the sentinel named");
 }

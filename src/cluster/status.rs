@@ -13,7 +13,9 @@ pub const RESYNCS: &str = "scoreticker_cluster_resyncs_total";
 pub const CONFIG_MISMATCH: &str = "scoreticker_cluster_config_mismatch";
 
 /// Why a publish failed (the label values of [`PUBLISH_FAILURES`]).
-pub const PUBLISH_REASONS: [&str; 5] = ["not_leader", "epoch", "seq", "stream", "redis"];
+/// `timeout`: the lease ended before Redis answered (the publish may still
+/// arrive; the script then refuses it).
+pub const PUBLISH_REASONS: [&str; 6] = ["not_leader", "epoch", "seq", "stream", "redis", "timeout"];
 /// Why a node rebuilt its state from Redis (the label values of [`RESYNCS`]).
 pub const RESYNC_REASONS: [&str; 4] = ["start", "epoch", "gap", "diverged"];
 
@@ -26,7 +28,7 @@ pub fn register() {
     describe_gauge!(REDIS_UP, "1 when the last Redis command of this node succeeded, else 0.");
     describe_gauge!(LAG_EVENTS, "Events published to the stream that this node has not applied yet.");
     describe_gauge!(LAG_SECONDS, Unit::Seconds, "Time from the leader stamping the latest applied event to this node applying it.");
-    describe_counter!(PUBLISH_FAILURES, "Publishes refused or failed, by reason (not_leader, epoch, seq, stream, redis).");
+    describe_counter!(PUBLISH_FAILURES, "Publishes refused or failed, by reason (not_leader, epoch, seq, stream, redis, timeout).");
     describe_counter!(RESYNCS, "Times this node rebuilt its state from Redis, by reason (start, epoch, gap, diverged).");
     describe_gauge!(CONFIG_MISMATCH, "1 when this node's feed configuration differs from the leader's.");
     metrics::gauge!(LEADER).set(0.0);

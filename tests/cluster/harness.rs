@@ -1,13 +1,14 @@
-//! Real parts for the cluster tests: `redis-server` (and `valkey-server` when
-//! installed) processes on free ports in temp dirs, the real `scoreticker`
-//! binary as nodes, and WebSocket clients that keep each frame's exact text.
+//! Real parts for the cluster tests: `redis-server` and `valkey-server`
+//! processes on free ports in temp dirs (primaries, replicas, sentinels), the
+//! real `scoreticker` binary as nodes, and WebSocket clients that keep each
+//! frame's exact text.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -25,38 +26,108 @@ fn on_path(bin: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
-/// The servers to run every scenario against: `redis-server` always (a
-/// missing one fails the suite: tests/run-all.sh installs it), and
-/// `valkey-server` too when it is installed.
-pub fn engines() -> Vec<&'static str> {
-    // The tests' HTTP client is built without a default crypto provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    assert!(
-        on_path("redis-server"),
-        "redis-server is not installed: the cluster tests need it (tests/run-all.sh installs it with apt-get; or run `apt-get install redis-server`)"
-    );
-    let mut engines = vec!["redis-server"];
-    if on_path("valkey-server") {
-        engines.push("valkey-server");
+/// A server the cluster runs on: its binaries and the version they report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Engine {
+    pub name: &'static str,
+    pub server: &'static str,
+    /// The same server in Sentinel mode (it takes the mode from its name).
+    pub sentinel: &'static str,
+    /// `v=…` of `--version`.
+    pub version: &'static str,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.version)
     }
-    engines
+}
+
+fn version_of(bin: &str) -> &'static str {
+    let out = Command::new(bin).arg("--version").output().unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix("v=")).unwrap_or("?").to_string();
+    Box::leak(v.into_boxed_str())
+}
+
+/// Where tests/cluster/install-valkey.sh puts Valkey (or $SCORETICKER_VALKEY_DIR).
+fn valkey_dir() -> PathBuf {
+    std::env::var_os("SCORETICKER_VALKEY_DIR").map(PathBuf::from).unwrap_or_else(|| manifest_dir().join("target/valkey"))
+}
+
+/// The servers every scenario runs against: Redis (Debian's `redis-server`
+/// and `redis-sentinel`) and Valkey (from tests/cluster/install-valkey.sh;
+/// Debian 12 has no package). A missing one fails the suite with what to
+/// install; `SCORETICKER_CLUSTER_ENGINES=redis` (or `valkey`) runs one only.
+pub fn engines() -> Vec<Engine> {
+    static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
+    ENGINES
+        .get_or_init(|| {
+            // The tests' HTTP client is built without a default crypto provider.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let only = std::env::var("SCORETICKER_CLUSTER_ENGINES").unwrap_or_default();
+            let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+            let mut engines = Vec::new();
+            if wanted("redis") {
+                assert!(
+                    on_path("redis-server") && on_path("redis-sentinel"),
+                    "redis-server or redis-sentinel is not installed: the cluster tests need both \
+                     (tests/run-all.sh installs them: `apt-get install redis-server redis-sentinel`)"
+                );
+                engines.push(Engine { name: "redis", server: "redis-server", sentinel: "redis-sentinel", version: version_of("redis-server") });
+            }
+            if wanted("valkey") {
+                let bin = valkey_dir().join("bin");
+                let (server, sentinel) = (bin.join("valkey-server"), bin.join("valkey-sentinel"));
+                assert!(
+                    server.is_file() && sentinel.exists(),
+                    "Valkey is not installed at {}: run tests/cluster/install-valkey.sh (tests/run-all.sh does), \
+                     or set SCORETICKER_CLUSTER_ENGINES=redis",
+                    bin.display()
+                );
+                let leak = |p: PathBuf| -> &'static str { Box::leak(p.display().to_string().into_boxed_str()) };
+                let server = leak(server);
+                engines.push(Engine { name: "valkey", server, sentinel: leak(sentinel), version: version_of(server) });
+            }
+            assert!(!engines.is_empty(), "SCORETICKER_CLUSTER_ENGINES={only:?} names no engine (redis, valkey)");
+            eprintln!("cluster engines: {}", engines.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "));
+            engines
+        })
+        .clone()
 }
 
 /// One Redis (or Valkey) server the test can stop, kill and restart.
 pub struct Redis {
-    pub bin: &'static str,
+    pub engine: Engine,
     pub port: u16,
     pub dir: tempfile::TempDir,
     aof: bool,
+    /// The primary's port, for a replica.
+    replica_of: Option<u16>,
     child: Option<Child>,
 }
 
 impl Redis {
     /// `aof`: append-only file with fsync on every write (no loss on restart);
     /// without it the server keeps nothing across a restart.
-    pub async fn start(bin: &'static str, aof: bool) -> Redis {
-        let mut r = Redis { bin, port: free_port(), dir: tempfile::tempdir().unwrap(), aof, child: None };
+    pub async fn start(engine: Engine, aof: bool) -> Redis {
+        let mut r = Redis { engine, port: free_port(), dir: tempfile::tempdir().unwrap(), aof, replica_of: None, child: None };
         r.launch().await;
+        r
+    }
+
+    /// A replica of `primary` (with its own append-only file), once it has
+    /// the primary's data set. It replicates from `via`: the primary's port,
+    /// or a proxy's in front of it.
+    pub async fn start_replica(primary: &Redis, via: u16) -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Redis { engine: primary.engine, port: free_port(), dir, aof: true, replica_of: Some(via), child: None };
+        r.launch().await;
+        wait_until("the replica is in sync", || async {
+            let info: String = r.cmd(redis::cmd("INFO").arg("replication")).await;
+            info.contains("master_link_status:up")
+        })
+        .await;
         r
     }
 
@@ -65,15 +136,18 @@ impl Redis {
     }
 
     async fn launch(&mut self) {
-        let mut cmd = Command::new(self.bin);
+        let mut cmd = Command::new(self.engine.server);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no"]);
         cmd.args(["--appendonly", if self.aof { "yes" } else { "no" }, "--appendfsync", "always"]);
+        if let Some(primary) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
         cmd.arg("--dir").arg(self.dir.path());
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin)));
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.engine.server)));
         let deadline = Instant::now() + WAIT;
         while self.ping().await.is_err() {
-            assert!(Instant::now() < deadline, "{} did not answer on port {}", self.bin, self.port);
+            assert!(Instant::now() < deadline, "{} did not answer on port {}", self.engine.server, self.port);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -128,35 +202,65 @@ impl Drop for Redis {
     }
 }
 
-/// A Redis Sentinel (`redis-server --sentinel`) watching `primary` as `name`.
+/// A Sentinel (`redis-sentinel`, or Valkey's) watching the primary on
+/// `primary_port` as `name`, with `quorum` votes needed to call it down.
+/// Timings are short so a failover takes seconds: down after 1 s of silence.
 pub struct Sentinel {
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
 }
 
 impl Sentinel {
-    pub async fn start(primary: &Redis, name: &str) -> Sentinel {
+    pub fn start(engine: Engine, primary_port: u16, name: &str, quorum: u32) -> Sentinel {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = dir.path().join("sentinel.conf");
-        std::fs::write(
-            &conf,
-            format!("port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {name} 1000\n", primary.port),
-        )
-        .unwrap();
-        let child = Command::new(primary.bin).arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let s = Sentinel { port, _dir: dir, child };
-        let url = format!("redis://127.0.0.1:{port}");
-        wait_until("the sentinel knows the primary", || async {
-            let Ok(client) = redis::Client::open(url.as_str()) else { return false };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return false };
-            let addr: redis::RedisResult<Vec<String>> =
-                redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name).query_async(&mut conn).await;
-            addr.is_ok_and(|a| a.len() == 2)
+        let settings = format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+             sentinel monitor {name} 127.0.0.1 {primary_port} {quorum}\n\
+             sentinel down-after-milliseconds {name} 1000\nsentinel failover-timeout {name} 3000\nsentinel parallel-syncs {name} 1\n",
+            dir = dir.path().display()
+        );
+        std::fs::write(&conf, settings).unwrap();
+        let child = Command::new(engine.sentinel)
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", engine.sentinel));
+        Sentinel { port, dir, child }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What this sentinel logged (its view of a failover).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sentinel.log")).unwrap_or_default()
+    }
+
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port))?;
+        cmd.query_async(&mut client.get_multiplexed_async_connection().await?).await
+    }
+
+    /// The primary's port as this sentinel names it.
+    pub async fn primary_port(&self, name: &str) -> Option<u16> {
+        let addr: Vec<String> = self.query(redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name)).await.ok()?;
+        addr.get(1)?.parse().ok()
+    }
+
+    /// Waits until this sentinel knows `replicas` replicas and `others` other
+    /// sentinels: only then can it vote in a failover, and pick a replica.
+    pub async fn wait_sees(&self, name: &str, replicas: usize, others: usize) {
+        wait_until(&format!("sentinel {} sees {replicas} replica(s) and {others} other sentinel(s)", self.port), || async {
+            let r: redis::RedisResult<Vec<redis::Value>> = self.query(redis::cmd("SENTINEL").arg("replicas").arg(name)).await;
+            let s: redis::RedisResult<Vec<redis::Value>> = self.query(redis::cmd("SENTINEL").arg("sentinels").arg(name)).await;
+            r.is_ok_and(|r| r.len() == replicas) && s.is_ok_and(|s| s.len() == others)
         })
         .await;
-        s
     }
 }
 
@@ -263,6 +367,14 @@ impl Node {
 
     pub fn logged(&self, words: &str) -> bool {
         self.logs.lock().unwrap().iter().any(|l| l.contains(words))
+    }
+
+    /// The time of the first log line containing `words` (the JSON `timestamp`).
+    pub fn logged_at(&self, words: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let logs = self.logs.lock().unwrap();
+        let line = logs.iter().find(|l| l.contains(words))?;
+        let v: Value = serde_json::from_str(line).ok()?;
+        v["timestamp"].as_str()?.parse().ok()
     }
 
     pub fn logs(&self) -> String {
@@ -440,4 +552,43 @@ pub fn events_of(frame: &Value) -> Vec<Value> {
 
 pub fn manifest_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// `scoreticker-load upstream`: synthetic scoreboards whose scores change
+/// every `change_every`, one feed file per scoreboard.
+pub struct LoadUpstream {
+    child: Child,
+    pub addr: String,
+    pub feeds: usize,
+}
+
+impl LoadUpstream {
+    pub fn start(feeds: usize, games: usize, change_every: &str) -> LoadUpstream {
+        let mut child = Command::new(crate::common::load_tool())
+            .args(["upstream", "--listen", "127.0.0.1:0", "--feeds", &feeds.to_string(), "--games", &games.to_string()])
+            .args(["--change-every", change_every])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        LoadUpstream { child, addr: v["listening"].as_str().unwrap().to_string(), feeds }
+    }
+
+    pub fn url(&self, feed: usize) -> String {
+        format!("http://{}/feed/{feed}/scoreboard", self.addr)
+    }
+
+    /// A feed file per scoreboard, ids `f0`, `f1`, ….
+    pub fn feed_files(&self) -> Vec<(String, String)> {
+        (0..self.feeds).map(|i| (format!("f{i}.toml"), feed_file_with_id(&format!("f{i}"), &self.url(i)))).collect()
+    }
+}
+
+impl Drop for LoadUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
