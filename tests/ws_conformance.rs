@@ -100,6 +100,30 @@ async fn a_clients_close_is_echoed_and_the_server_closes_tcp_first() {
     service.running.stop().await;
 }
 
+/// Frames that arrive in one read are all handled at once: ten pings and a
+/// close written together get ten pongs and the close (Autobahn 2.10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_arrive_together_are_all_answered() {
+    let service = start_service(&[], "").await;
+    let mut ws = echo_socket(service.addr, &[]).await;
+    let mut burst = Vec::new();
+    for i in 0..10 {
+        burst.extend(raw_ws::client_frame(true, false, OP_PING, format!("ping {i}").as_bytes()));
+    }
+    burst.extend(raw_ws::client_frame(true, false, OP_TEXT, b"and a message"));
+    burst.extend(raw_ws::client_frame(true, false, OP_CLOSE, &close_payload(1000, b"")));
+    let sent = Instant::now();
+    ws.send_bytes(&burst).await;
+    for i in 0..10 {
+        let pong = ws.next_frame().await.unwrap();
+        assert_eq!((pong.opcode, pong.payload), (OP_PONG, format!("ping {i}").into_bytes()));
+    }
+    assert_eq!(ws.next_frame().await.unwrap().payload, b"and a message");
+    assert_eq!(server_close(&mut ws).await, Some(1000));
+    server_hangs_up_first(&mut ws, sent, "a burst of pings and a close").await;
+    service.running.stop().await;
+}
+
 /// Failing the connection (RFC 6455 §7.1.7): the close frame, then TCP closes
 /// at once; the client need not answer, and what it sends after is not read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

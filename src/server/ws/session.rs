@@ -124,15 +124,18 @@ impl Reader {
     pub async fn next(&mut self, conn: &Arc<Connection>) -> Option<Inbound> {
         loop {
             match self.incoming.next_message() {
-                Some(Ok(Inbound::Ping(payload))) => conn.send_control(frame::pong(&payload)),
-                Some(Ok(Inbound::Pong)) => {}
+                Some(Ok(Inbound::Ping(payload))) => {
+                    conn.send_control(frame::pong(&payload));
+                    continue;
+                }
+                Some(Ok(Inbound::Pong)) => continue,
                 Some(Ok(Inbound::Close(code_sent))) => {
                     // Answered with the same code, unless it answers ours.
                     conn.close(code_sent.unwrap_or(code::NORMAL), "", End::ClientClosed);
                     self.hang_up(conn, conn.close_grace()).await;
                     return None;
                 }
-                Some(Ok(_)) if conn.is_closing() => {}
+                Some(Ok(_)) if conn.is_closing() => continue,
                 Some(Ok(message)) => return Some(message),
                 Some(Err(violation)) => {
                     let end = if violation.code == code::TOO_BIG { End::TooLarge } else { End::Protocol };
