@@ -4,12 +4,17 @@
 #      chromium (the widget's browser tests), systemd (systemd-analyze checks the
 #      unit file), shellcheck (checks deploy/install.sh), nginx (the cache in front
 #      of the snapshot API in tests/cdn.rs), lintian (checks the .deb),
-#      redis-server (the cluster tests, tests/cluster.rs), and cargo-deb (builds
-#      the .deb in tests/deb.rs from the debug binary);
+#      redis-server (the cluster tests, tests/cluster.rs), python3-venv and
+#      python3-lib2to3 (Autobahn|Testsuite's Python 3 port, tests/conformance/),
+#      and cargo-deb (builds the .deb in tests/deb.rs from the debug binary);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
-#   3. the widget in headless Chromium against the real service
+#   3. WebSocket conformance: the quick cases of Autobahn|Testsuite against the
+#      real binary's /ws/echo (tests/conformance/run.sh --quick, about a minute;
+#      the port is installed once under target/conformance/; run.sh alone runs
+#      all 517 cases);
+#   4. the widget in headless Chromium against the real service
 #      (tests/browser/run.sh also installs the npm packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +27,11 @@ command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v lintian >/dev/null || missing+=(lintian)
 # The cluster tests start their own Redis servers (tests/cluster.rs).
 command -v redis-server >/dev/null || missing+=(redis-server)
+# Autobahn|Testsuite's Python 3 port (tests/conformance/setup.sh) on Debian's Python.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+/usr/bin/python3 -W ignore -c 'import lib2to3' 2>/dev/null || missing+=(python3-lib2to3)
+command -v patch >/dev/null || missing+=(patch)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== Installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -39,6 +49,9 @@ echo "== Rust tests"
 # --workspace: the load tool (tests/bench/load) is its own crate; tests/load_smoke.rs runs it.
 cargo build --locked --workspace --bins
 cargo test --locked --workspace --no-fail-fast
+
+echo "== WebSocket conformance (Autobahn|Testsuite, quick cases)"
+SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/conformance/run.sh --quick
 
 echo "== Browser tests (headless Chromium)"
 SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh
