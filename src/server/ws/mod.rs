@@ -110,7 +110,7 @@ mod tests {
     use std::time::Duration;
 
     /// An idle connection's task is most of what it costs (see BENCHMARKS.md,
-    /// idle RSS): its state must stay small. (1,128 bytes with Rust 1.95.)
+    /// idle RSS): its state must stay small. (1,240 bytes with Rust 1.95.)
     #[tokio::test]
     async fn an_idle_session_holds_little() {
         let hub = Arc::new(crate::hub::Hub::new("ep".into(), 16, 100, Duration::from_secs(600)));

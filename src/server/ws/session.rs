@@ -106,6 +106,16 @@ pub struct Reader {
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
+/// What ended a [`Reader`]'s wait.
+enum Woke {
+    /// Bytes came in, the replies went out, or the server began its close.
+    Read,
+    /// The client closed TCP (or the socket failed).
+    Gone,
+    /// The client did not answer the server's close in time.
+    GraceOver,
+}
+
 /// How long the server goes on reading, and dropping, what a client still
 /// sends once the server has closed its side of TCP (see [`Reader::hang_up`]).
 const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -123,7 +133,10 @@ impl Reader {
     /// is dropped.
     pub async fn next(&mut self, conn: &Arc<Connection>) -> Option<Inbound> {
         loop {
-            match self.incoming.next_message() {
+            // How long the server's close may take to go out, once the
+            // handshake is over. (Nothing here is held across an await: an idle
+            // connection's task stays small.)
+            let over = match self.incoming.next_message() {
                 Some(Ok(Inbound::Ping(payload))) => {
                     conn.send_control(frame::pong(&payload));
                     continue;
@@ -132,35 +145,49 @@ impl Reader {
                 Some(Ok(Inbound::Close(code_sent))) => {
                     // Answered with the same code, unless it answers ours.
                     conn.close(code_sent.unwrap_or(code::NORMAL), "", End::ClientClosed);
-                    self.hang_up(conn, conn.close_grace()).await;
-                    return None;
+                    Some(conn.close_grace())
                 }
                 Some(Ok(_)) if conn.is_closing() => continue,
                 Some(Ok(message)) => return Some(message),
                 Some(Err(violation)) => {
                     let end = if violation.code == code::TOO_BIG { End::TooLarge } else { End::Protocol };
                     conn.close(violation.code, violation.reason, end);
-                    self.hang_up(conn, conn.close_grace()).await;
-                    return None;
+                    Some(conn.close_grace())
                 }
-                None => {}
+                None => None,
+            };
+            if let Some(wait) = over {
+                self.hang_up(conn, wait).await;
+                return None;
             }
-            // A client whose replies are still queued is not read until they are
-            // out: flooding us only slows the flood.
-            let backlogged = self.deadline.is_none() && conn.backlogged();
-            tokio::select! {
-                read = conn.read(&mut self.side, |bytes| self.incoming.extend(bytes)), if !backlogged => match read {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                },
-                _ = conn.drained(), if backlogged => {}
-                _ = conn.closing(), if self.deadline.is_none() => self.deadline = Some(Box::pin(tokio::time::sleep(conn.close_grace()))),
-                _ = async { self.deadline.as_mut().expect("guarded").await }, if self.deadline.is_some() => {
+            match self.wait(conn).await {
+                Woke::Read => {}
+                Woke::Gone => return None,
+                Woke::GraceOver => {
                     // No close from the client in time: the server hangs up anyway.
                     self.hang_up(conn, std::time::Duration::ZERO).await;
                     return None;
                 }
             }
+        }
+    }
+
+    /// Waits for the client's next bytes (taken into `incoming`), but not while
+    /// its replies are queued (flooding us only slows the flood), and not past
+    /// the end of the wait for its close once the server has sent its own.
+    async fn wait(&mut self, conn: &Arc<Connection>) -> Woke {
+        let backlogged = self.deadline.is_none() && conn.backlogged();
+        tokio::select! {
+            read = conn.read(&mut self.side, |bytes| self.incoming.extend(bytes)), if !backlogged => match read {
+                Ok(0) | Err(_) => Woke::Gone,
+                Ok(_) => Woke::Read,
+            },
+            _ = conn.drained(), if backlogged => Woke::Read,
+            _ = conn.closing(), if self.deadline.is_none() => {
+                self.deadline = Some(Box::pin(tokio::time::sleep(conn.close_grace())));
+                Woke::Read
+            }
+            _ = async { self.deadline.as_mut().expect("guarded").await }, if self.deadline.is_some() => Woke::GraceOver,
         }
     }
 
