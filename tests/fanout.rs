@@ -301,6 +301,62 @@ async fn compressed_and_plain_clients_receive_the_same_json() {
     }
 }
 
+/// The next deflated frame (hello and heartbeats go plain): its bytes on the
+/// wire and the JSON they inflate to.
+async fn next_deflated(ws: &mut RawWs) -> (Vec<u8>, Vec<u8>) {
+    loop {
+        let frame = ws.next_frame().await.unwrap_or_else(|end| panic!("the stream ended: {end:?}"));
+        if frame.rsv1 {
+            let json = raw_ws::inflate(&frame.payload, 64 << 20);
+            return (frame.payload, json);
+        }
+    }
+}
+
+/// A client that limited the window the server deflates with (RFC 7692
+/// `server_max_window_bits`) gets its snapshot and the events deflated with
+/// that window, byte for byte the library's deflate with it (whose unit tests
+/// inflate it with an inflater held to the window); the full-window clients
+/// get the one form shared by all. Each event is deflated once per window in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_limits_our_window_gets_events_deflated_with_it() {
+    use scoreticker::server::ws::deflate::{compress, Window};
+    let mut doc = espn_many(50);
+    let upstream = Upstream::start(vec![Step::json(&doc)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(&dir, &upstream, "");
+    wait_for_games(daemon.addr, 50).await;
+
+    let mut clients = Vec::new();
+    for bits in [15u8, 9, 8, 15] {
+        let offer = format!("permessage-deflate; client_max_window_bits; server_max_window_bits={bits}");
+        let ws = RawWs::connect(daemon.addr, "/ws?topics=all", &[("Sec-WebSocket-Extensions", offer.as_str())], None).await;
+        let agreed = raw_ws::header(&ws.response, "sec-websocket-extensions").unwrap_or_else(|| panic!("declined: {}", ws.response));
+        assert!(agreed.ends_with(&format!("server_max_window_bits={bits}")), "{agreed}");
+        clients.push((Window::new(bits).unwrap(), ws));
+    }
+    for (window, ws) in &mut clients {
+        let (deflated, json) = next_deflated(ws).await;
+        assert_eq!(serde_json::from_slice::<Value>(&json).unwrap()["type"], "snapshot");
+        assert!(deflated == compress(&json, *window), "{} bits: the snapshot is not deflated with the window agreed", window.bits());
+    }
+
+    push_rounds(&upstream, &mut doc, 3, 1..=2);
+    let last = wait_for_round(daemon.addr, 3, 2, || ()).await;
+    let mut told_apart = 0;
+    for (window, ws) in &mut clients {
+        let mut seen = 0;
+        while seen < last {
+            let (deflated, json) = next_deflated(ws).await;
+            assert!(deflated == compress(&json, *window), "{} bits: an event not deflated with the window agreed", window.bits());
+            told_apart += usize::from(compress(&json, Window::FULL) != compress(&json, *window));
+            let frame: Value = serde_json::from_slice(&json).unwrap();
+            seen = events_of(&frame).iter().filter_map(|e| e["seq"].as_u64()).max().unwrap_or(seen);
+        }
+    }
+    assert!(told_apart > 0, "no event whose forms differ: the test could not tell the windows apart");
+}
+
 /// A compressed client message that inflates past `limits.max_message_bytes`
 /// closes that client with 1009; the others never notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

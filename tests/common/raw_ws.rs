@@ -185,28 +185,38 @@ impl RawWs {
 
     /// Sends one frame, masked as a client must.
     pub async fn send_frame(&mut self, fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) {
-        let mut out = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= 0xFFFF => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let key: [u8; 4] = rand::random();
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        self.send_bytes(&client_frame(fin, rsv1, opcode, payload)).await;
+    }
+
+    /// Sends bytes as they are, in one write: several frames at once, say.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
         // A server that already closed may reset the connection: the reply says so.
-        let _ = self.stream.write_all(&out).await;
+        let _ = self.stream.write_all(bytes).await;
     }
 
     pub async fn send_text(&mut self, text: &str) {
         self.send_frame(true, false, OP_TEXT, text.as_bytes()).await;
     }
+}
+
+/// One frame as a client writes it: masked.
+pub fn client_frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key: [u8; 4] = rand::random();
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
 }
 
 /// One frame from the start of `buf`, and how many bytes it took; None until

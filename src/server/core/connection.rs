@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::server::ws::deflate::Window;
 use crate::server::ws::frame::{self, code};
 use crate::config::Limits;
 use crate::hub::{Catchup, Hub, Since, Subscription, Topic};
@@ -53,8 +54,8 @@ pub enum ReadSide {
 /// Server-Sent Events subscribers do differently here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// WebSocket frames, deflated when permessage-deflate was agreed.
-    WebSocket { compressed: bool },
+    /// WebSocket frames, deflated with this window when permessage-deflate was agreed.
+    WebSocket { deflate: Option<Window> },
     /// `text/event-stream` events, with `id: <epoch>:<seq>` when they move the client.
     EventStream,
 }
@@ -124,7 +125,7 @@ impl From<Bytes> for Outgoing {
 pub struct State {
     /// The client's topics (read by the shard for every event).
     pub sub: Subscription,
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Piece>,
     /// A drain task owns the socket's writes until `queue` is empty.
     draining: bool,
     /// Frames at the queue's front handed to the write under way: they stay
@@ -139,10 +140,33 @@ pub struct State {
 
 impl State {
     /// Drops the queue but for what is being written: the write under way, or
-    /// a frame already partly written (a frame is never cut).
+    /// a frame already partly written, each to its last piece (a frame is never cut).
     fn keep_under_way(&mut self) {
-        self.queue.truncate(self.in_flight.max(1));
+        let mut keep = self.in_flight.max(1).min(self.queue.len());
+        while self.queue.get(keep).is_some_and(|piece| !piece.starts) {
+            keep += 1;
+        }
+        self.queue.truncate(keep);
     }
+}
+
+/// Queued bytes: a whole frame (or SSE event), or one of the pieces a message
+/// made for one client goes out in ([`Outgoing`]).
+#[derive(Debug)]
+struct Piece {
+    bytes: Bytes,
+    /// The first piece of a frame: what is dropped from the queue is dropped
+    /// from one of these on, never from the middle of a frame.
+    starts: bool,
+}
+
+/// How the pieces handed to [`Connection::write_or_queue`] make frames.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pieces {
+    /// Together, one frame (a message in up to three pieces).
+    OneFrame,
+    /// Each a frame of its own (events).
+    EachAFrame,
 }
 
 /// Counters on the hot path, looked up once: WebSocket, then SSE.
@@ -186,7 +210,7 @@ pub struct Connection {
 impl Connection {
     /// `tcp`: the plain TCP stream when there is one; otherwise `io` is split.
     pub fn new(io: Result<TcpStream, Io>, role: Role, transport: Transport, generation: u64, shared: Arc<Shared>) -> (Arc<Connection>, ReadSide) {
-        let compressed = transport == Transport::WebSocket { compressed: true };
+        let compressed = matches!(transport, Transport::WebSocket { deflate: Some(_) });
         let (wire, read) = match io {
             Ok(tcp) => (Wire::Tcp(tcp), ReadSide::Tcp),
             Err(io) => {
@@ -218,8 +242,8 @@ impl Connection {
     /// the message brings the client to (its `id:`), if it moves it.
     pub fn message(&self, json: &Bytes, seq: Option<u64>) -> Outgoing {
         match self.transport {
-            Transport::WebSocket { compressed: true } if json.len() >= frame::COMPRESS_FROM_BYTES => {
-                frame::compressed_text(&crate::server::ws::deflate::compress(json)).into()
+            Transport::WebSocket { deflate: Some(window) } if json.len() >= frame::COMPRESS_FROM_BYTES => {
+                frame::compressed_text(&crate::server::ws::deflate::compress(json, window)).into()
             }
             Transport::WebSocket { .. } => Outgoing::parts(frame::text_header(json.len()), json.clone(), Bytes::new()),
             Transport::EventStream => {
@@ -264,7 +288,7 @@ impl Connection {
             return;
         }
         self.count(frames.len(), frames.iter().map(Bytes::len).sum());
-        self.write_or_queue(state, frames);
+        self.write_or_queue(state, frames, Pieces::EachAFrame);
     }
 
     fn push(self: &Arc<Self>, state: &mut State, frame: Outgoing) {
@@ -272,7 +296,7 @@ impl Connection {
             return;
         }
         self.count(1, frame.len());
-        self.write_or_queue(state, &frame.parts);
+        self.write_or_queue(state, &frame.parts, Pieces::OneFrame);
     }
 
     fn count(&self, frames: usize, bytes: usize) {
@@ -286,14 +310,14 @@ impl Connection {
     pub fn send_control(self: &Arc<Self>, bytes: Bytes) {
         let mut state = self.lock();
         if !state.closing {
-            self.write_or_queue(&mut state, &[bytes]);
+            self.write_or_queue(&mut state, &[bytes], Pieces::OneFrame);
         }
     }
 
     /// Writes `pieces` (in order) straight to the socket when nothing waits
     /// before them; queues what it did not take (views of the same bytes, not
     /// copies) and starts the drain.
-    fn write_or_queue(self: &Arc<Self>, state: &mut State, pieces: &[Bytes]) {
+    fn write_or_queue(self: &Arc<Self>, state: &mut State, pieces: &[Bytes], shape: Pieces) {
         /// `writev` takes this many pieces at once; more are queued.
         const MOST: usize = 64;
         let mut written = 0;
@@ -319,12 +343,13 @@ impl Connection {
                 }
             }
         }
-        for part in pieces.iter().filter(|p| !p.is_empty()) {
+        for (i, part) in pieces.iter().filter(|p| !p.is_empty()).enumerate() {
             if written >= part.len() {
                 written -= part.len();
                 continue;
             }
-            state.queue.push_back(part.slice(written..));
+            let starts = written == 0 && (i == 0 || shape == Pieces::EachAFrame);
+            state.queue.push_back(Piece { bytes: part.slice(written..), starts });
             written = 0;
         }
         if !state.draining {
@@ -352,7 +377,7 @@ impl Connection {
         }
         state.keep_under_way();
         state.lagged = false;
-        self.write_or_queue(state, &[frame::close(code, reason)]);
+        self.write_or_queue(state, &[frame::close(code, reason)], Pieces::OneFrame);
         state.closing = true;
         self.closing.notify_one();
     }
@@ -396,11 +421,11 @@ impl Connection {
                     let mut state = self.lock();
                     while n > 0 {
                         let Some(front) = state.queue.front_mut() else { break };
-                        if n >= front.len() {
-                            n -= front.len();
+                        if n >= front.bytes.len() {
+                            n -= front.bytes.len();
                             state.queue.pop_front();
                         } else {
-                            *front = front.slice(n..);
+                            *front = Piece { bytes: front.bytes.slice(n..), starts: false };
                             n = 0;
                         }
                     }
@@ -430,14 +455,15 @@ impl Connection {
             state.lagged = false;
             let snapshot = self.shared.hub.resync(&mut state.sub);
             let seq = crate::server::sse::last_seq_in(&snapshot);
-            state.queue.extend(self.message(&snapshot, seq).parts.into_iter().filter(|p| !p.is_empty()));
+            let pieces = self.message(&snapshot, seq).parts.into_iter().filter(|p| !p.is_empty());
+            state.queue.extend(pieces.enumerate().map(|(i, bytes)| Piece { bytes, starts: i == 0 }));
         }
         if state.queue.is_empty() {
             state.draining = false;
             return None;
         }
         state.in_flight = state.queue.len().min(16);
-        Some(state.queue.iter().take(16).cloned().collect())
+        Some(state.queue.iter().take(16).map(|piece| piece.bytes.clone()).collect())
     }
 
     async fn write_some(&self, bufs: &[Bytes]) -> io::Result<usize> {
@@ -498,10 +524,10 @@ impl Connection {
         self.lock().closing
     }
 
-    /// How long the reader goes on once the connection is closing: a client
-    /// too slow to read gets what its drain allows (the frame under way and the
-    /// close, one `send_timeout` more); any other client a second to answer
-    /// our close or to hang up after its own.
+    /// How long the server waits for the client's close once it sent its own
+    /// (and for its close frame to go out): a client too slow to read gets
+    /// what its drain allows (the frame under way and the close, one
+    /// `send_timeout` more); any other client a second.
     pub fn close_grace(&self) -> Duration {
         match self.lock().end {
             Some(End::TooSlow) => self.shared.limits.send_timeout * 2,
@@ -548,6 +574,26 @@ impl Connection {
         self.dead.load(Ordering::Acquire)
     }
 
+    /// Ends the server's side of the connection once what is queued (the close
+    /// frame last) is written, or `wait` has passed: a FIN right behind it
+    /// (over TLS, close_notify first). The client's side stays open to read.
+    pub async fn end_writing(&self, wait: Duration) {
+        let _ = tokio::time::timeout(wait, async {
+            while self.backlogged() {
+                self.drained().await;
+            }
+        })
+        .await;
+        match &self.wire {
+            Wire::Tcp(tcp) => {
+                let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+            }
+            Wire::Stream(half) => {
+                let _ = tokio::time::timeout(self.shared.limits.send_timeout, async { half.lock().await.shutdown().await }).await;
+            }
+        }
+    }
+
     /// Ends the TCP connection both ways (what is already in the kernel is
     /// still sent); the reader sees it end.
     fn shutdown(&self) {
@@ -584,4 +630,41 @@ pub fn release_wakers(tcp: &TcpStream) {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let _ = tcp.poll_read_ready(&mut cx);
     let _ = tcp.poll_write_ready(&mut cx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(pieces: &[(&'static str, bool)]) -> State {
+        let mut state = State::default();
+        state.queue.extend(pieces.iter().map(|&(text, starts)| Piece { bytes: Bytes::from_static(text.as_bytes()), starts }));
+        state
+    }
+
+    fn kept(state: &State) -> Vec<&str> {
+        state.queue.iter().map(|p| std::str::from_utf8(&p.bytes).unwrap()).collect()
+    }
+
+    /// A close (or a resync) drops what waits, but never the rest of the frame
+    /// under way: a message for one client is a header and its JSON, and a
+    /// header sent without its JSON would swallow the close frame behind it.
+    #[test]
+    fn what_is_dropped_never_cuts_a_frame() {
+        let mut state = queued(&[("header1", true), ("json1", false), ("event2", true), ("header3", true), ("json3", false)]);
+        state.keep_under_way();
+        assert_eq!(kept(&state), ["header1", "json1"]);
+        // A frame partly written: its rest, and the pieces after it that are its own.
+        let mut state = queued(&[("der1", false), ("json1", false), ("event2", true)]);
+        state.keep_under_way();
+        assert_eq!(kept(&state), ["der1", "json1"]);
+        // The write under way ends inside a frame: that frame is kept whole.
+        let mut state = queued(&[("event1", true), ("header2", true), ("json2", false), ("event3", true)]);
+        state.in_flight = 2;
+        state.keep_under_way();
+        assert_eq!(kept(&state), ["event1", "header2", "json2"]);
+        let mut state = queued(&[("event1", true), ("event2", true)]);
+        state.keep_under_way();
+        assert_eq!(kept(&state), ["event1"]);
+    }
 }

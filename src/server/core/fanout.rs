@@ -30,13 +30,26 @@ pub struct Framed {
     /// The seq a client is current as of once it has this message (SSE `id:`).
     seq: u64,
     plain: OnceLock<Bytes>,
+    /// Deflated with the full window: what every browser gets.
     deflated: OnceLock<Bytes>,
+    /// Deflated with a smaller window (9 to 14 bits, and 8 served with 9), for
+    /// clients that asked for one: made only while such a client is about.
+    narrower: OnceLock<Box<[OnceLock<Bytes>; 6]>>,
     event_stream: OnceLock<Bytes>,
 }
 
 impl Framed {
     fn new(json: Bytes, seq: u64) -> Framed {
-        Framed { json, seq, plain: OnceLock::new(), deflated: OnceLock::new(), event_stream: OnceLock::new() }
+        Framed { json, seq, plain: OnceLock::new(), deflated: OnceLock::new(), narrower: OnceLock::new(), event_stream: OnceLock::new() }
+    }
+
+    /// The message deflated with `window`, in a frame: made once per window size.
+    fn deflated(&self, window: deflate::Window) -> Bytes {
+        let form = match window.bits() {
+            15.. => &self.deflated,
+            bits => &self.narrower.get_or_init(Default::default)[usize::from(bits.max(9) - 9)],
+        };
+        form.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json, window))).clone()
     }
 
     /// The frame for a client: deflated when it negotiated compression and
@@ -46,9 +59,7 @@ impl Framed {
     /// its events' own frames are never made).
     fn for_client(&self, transport: Transport, epoch: &str) -> Bytes {
         match transport {
-            Transport::WebSocket { compressed: true } if self.json.len() >= frame::COMPRESS_FROM_BYTES => {
-                self.deflated.get_or_init(|| frame::compressed_text(&deflate::compress(&self.json))).clone()
-            }
+            Transport::WebSocket { deflate: Some(window) } if self.json.len() >= frame::COMPRESS_FROM_BYTES => self.deflated(window),
             Transport::WebSocket { .. } => self.plain.get_or_init(|| frame::text(&self.json)).clone(),
             Transport::EventStream => self.event_stream.get_or_init(|| sse::encode(Some((epoch, self.seq)), None, &self.json)).clone(),
         }

@@ -9,15 +9,22 @@
 //! the others get the plain frame. Client messages are inflated with a fresh context
 //! too, and never past a size cap (a deflate bomb is refused, not expanded).
 //!
-//! Window bits: flate2 here runs on its pure-Rust backend (miniz_oxide; see
-//! Cargo.lock), which cannot set the window size: we always deflate with the full
-//! 32 KiB window (15 bits). So an offer limiting our window
-//! (`server_max_window_bits` below 15) is declined; a client's own window limit
-//! (`client_max_window_bits`) needs nothing from us, since a 15-bit inflater reads
-//! any smaller window.
+//! Window bits: a client may limit the LZ77 window we deflate with
+//! (`server_max_window_bits`, 8 to 15: a client with little memory). flate2 runs
+//! here on its zlib-rs backend (zlib in Rust), which deflates with a given window,
+//! so we accept the limit, echo it, and deflate that client's messages with that
+//! window: each message is then deflated once per window size in use (a
+//! [`Window`] of its own), still never per client; the common case (15 bits,
+//! every browser) is one form for everyone. zlib cannot deflate raw with an 8-bit
+//! window; with 9 bits it never reaches back more than 250 bytes (the window less
+//! the 262 bytes of lookahead it keeps: `MAX_DIST`), which a 256-byte window
+//! holds, so 8 is served with 9 (the tests inflate it with an 8-bit inflater). A
+//! client's own window limit (`client_max_window_bits`, with or without a value)
+//! needs nothing from us: a 15-bit inflater reads any smaller window.
 //!
-//! What it costs and saves, measured (release build, this 2-core box shared with
-//! other builds, load average ~4, so ±20 % on the times) on frames the service sent
+//! What it costs and saves, measured with flate2's earlier backend, miniz_oxide
+//! (release build, this 2-core box shared with other builds, load average ~4, so
+//! ±20 % on the times) on frames the service sent
 //! (tests/fixtures/ws/: the benchmark's 20-game feed and the built-in demo), level 6,
 //! the reset per-thread context `compress` uses:
 //!
@@ -37,6 +44,9 @@
 //! fresh context per message instead of the reset one costs 117–150 µs for a
 //! snapshot. The numbers come from
 //! `cargo test --release --lib server::ws::deflate::tests::measure -- --ignored --nocapture`.
+//! On zlib-rs (the backend now) the sizes are within 1-4 % of these: 762, 1,013,
+//! 352, 245 and 1,913 bytes for the five frames above; its times are yet to be
+//! measured in a release build.
 
 use std::cell::RefCell;
 
@@ -55,20 +65,49 @@ const LEVEL: Compression = Compression::new(6);
 /// Our answer: the server may add both `no_context_takeover` parameters (§7.1.1.1,
 /// §7.1.1.2), and does, so neither side keeps a window across messages.
 const ACCEPT: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-/// The answer to an offer with `server_max_window_bits=15`: accepting that parameter
-/// means echoing it with a value no larger than offered (§7.1.2.1).
-const ACCEPT_WINDOW_15: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15";
 
-/// The `Sec-WebSocket-Extensions` response value when one of the client's offers can
-/// be accepted with server_no_context_takeover and client_no_context_takeover; None
-/// otherwise (then the session is uncompressed).
+/// The LZ77 window the server deflates a client's messages with, in bits: 15
+/// (32 KiB) unless the client limited it (`server_max_window_bits`, 8 to 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window(u8);
+
+impl Window {
+    pub const FULL: Window = Window(15);
+
+    /// A window of `bits` (8 to 15, what `server_max_window_bits` may say).
+    pub fn new(bits: u8) -> Option<Window> {
+        (8..=15).contains(&bits).then_some(Window(bits))
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The window the deflater is built with: 9 for 8 (see the module docs).
+    fn deflater_bits(self) -> u8 {
+        self.0.max(9)
+    }
+}
+
+/// What the handshake agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreement {
+    /// The `Sec-WebSocket-Extensions` response value.
+    pub response: String,
+    /// The window our messages to this client are deflated with.
+    pub window: Window,
+}
+
+/// What we answer when one of the client's offers can be accepted with
+/// server_no_context_takeover and client_no_context_takeover; None otherwise
+/// (then the session is uncompressed).
 ///
 /// `offers` are the raw header values: several headers and comma-separated lists
 /// both work, parameters are `;`-separated and values may be quoted. The first
 /// acceptable `permessage-deflate` offer wins; an offer with an unknown parameter,
 /// a repeated one or an invalid value is declined and the next one tried (§7.1).
 /// Other extensions (`x-webkit-deflate-frame`, …) are ignored.
-pub fn negotiate<'a>(offers: impl Iterator<Item = &'a str>) -> Option<&'static str> {
+pub fn negotiate<'a>(offers: impl Iterator<Item = &'a str>) -> Option<Agreement> {
     // A comma inside a quoted value would split an offer here; no valid value
     // contains one (a quoted value must still be a token), so such an offer is
     // declined either way.
@@ -76,7 +115,7 @@ pub fn negotiate<'a>(offers: impl Iterator<Item = &'a str>) -> Option<&'static s
 }
 
 /// One offer (`name; param; param=value`): our response if we can accept it.
-fn accept_offer(offer: &str) -> Option<&'static str> {
+fn accept_offer(offer: &str) -> Option<Agreement> {
     let mut parts = offer.split(';').map(str::trim);
     if !parts.next()?.eq_ignore_ascii_case(EXTENSION) {
         return None;
@@ -89,7 +128,7 @@ fn accept_offer(offer: &str) -> Option<&'static str> {
         client_max_window_bits: bool,
     }
     let mut seen = Seen::default();
-    let mut echo_window_15 = false;
+    let mut limited = None;
     for param in parts {
         let (name, value) = match param.split_once('=') {
             Some((n, v)) => (n.trim(), Some(unquote(v.trim())?)),
@@ -99,13 +138,10 @@ fn accept_offer(offer: &str) -> Option<&'static str> {
         match name.to_ascii_lowercase().as_str() {
             "server_no_context_takeover" if value.is_none() => once(&mut seen.server_no_context_takeover)?,
             "client_no_context_takeover" if value.is_none() => once(&mut seen.client_no_context_takeover)?,
-            // The client may limit our window; we can only deflate with 15 bits.
+            // The client limits our window (a value is required, §7.1.2.1).
             "server_max_window_bits" => {
                 once(&mut seen.server_max_window_bits)?;
-                if window_bits(value?)? != 15 {
-                    return None;
-                }
-                echo_window_15 = true;
+                limited = Some(window_bits(value?)?);
             }
             // The client may say it supports limiting its window (no value) or that
             // it will use a smaller one (a value): a 15-bit inflater reads both, so we
@@ -119,7 +155,11 @@ fn accept_offer(offer: &str) -> Option<&'static str> {
             _ => return None,
         }
     }
-    Some(if echo_window_15 { ACCEPT_WINDOW_15 } else { ACCEPT })
+    // Accepting a limit means echoing it with a value no larger (§7.1.2.1): the same.
+    Some(match limited {
+        Some(window) => Agreement { response: format!("{ACCEPT}; server_max_window_bits={}", window.0), window },
+        None => Agreement { response: ACCEPT.to_string(), window: Window::FULL },
+    })
 }
 
 /// A parameter value: a token, or a quoted-string whose unescaped content is one
@@ -142,25 +182,33 @@ fn unquote(v: &str) -> Option<String> {
 }
 
 /// A `*_max_window_bits` value: a decimal integer 8..=15 without leading zeros (§7.1.2).
-fn window_bits(v: String) -> Option<u8> {
+fn window_bits(v: String) -> Option<Window> {
     if !v.bytes().all(|b| b.is_ascii_digit()) || v.starts_with('0') {
         return None;
     }
-    v.parse().ok().filter(|b| (8..=15).contains(b))
+    Window::new(v.parse().ok()?)
 }
 
 thread_local! {
-    /// One deflate context per thread, reset before each message (a reset context is
-    /// a fresh one: the tests check the bytes are the same). Allocating miniz_oxide's
-    /// state (over 200 KiB of tables) per message cost 2 to 6 times the deflating itself.
-    static CONTEXT: RefCell<Compress> = RefCell::new(Compress::new(LEVEL, false));
+    /// One deflate context per thread and deflater window (9 to 15 bits), made when
+    /// first needed and reset before each message (a reset context is a fresh one:
+    /// the tests check the bytes are the same). Allocating a context (its window and
+    /// hash tables: over 200 KiB at 15 bits) per message cost 2 to 6 times the
+    /// deflating itself.
+    static CONTEXTS: RefCell<[Option<Compress>; 7]> = const { RefCell::new([const { None }; 7]) };
 }
 
-/// One message's payload, deflated with a fresh raw-deflate context, with the
-/// 00 00 ff ff tail removed (RFC 7692 §7.2.1). The result goes in a frame with RSV1
-/// set. An empty payload gives the single byte 00 (§7.2.3.6).
-pub fn compress(payload: &[u8]) -> Bytes {
-    CONTEXT.with_borrow_mut(|context| {
+/// A fresh raw-deflate context with `window`.
+fn new_context(window: Window) -> Compress {
+    Compress::new_with_window_bits(LEVEL, false, window.deflater_bits())
+}
+
+/// One message's payload, deflated with a fresh raw-deflate context and `window`,
+/// with the 00 00 ff ff tail removed (RFC 7692 §7.2.1). The result goes in a frame
+/// with RSV1 set. An empty payload gives the single byte 00 (§7.2.3.6).
+pub fn compress(payload: &[u8], window: Window) -> Bytes {
+    CONTEXTS.with_borrow_mut(|contexts| {
+        let context = contexts[usize::from(window.deflater_bits() - 9)].get_or_insert_with(|| new_context(window));
         context.reset();
         Bytes::from(deflate_message(context, payload))
     })
@@ -267,27 +315,35 @@ mod tests {
     const UPDATE_BENCH: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws/update-bench.json"));
     const SNAPSHOT_20: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws/snapshot-bench-20.json"));
 
-    fn nego(headers: &[&str]) -> Option<&'static str> {
-        negotiate(headers.iter().copied())
+    fn nego(headers: &[&str]) -> Option<String> {
+        negotiate(headers.iter().copied()).map(|agreed| agreed.response)
+    }
+
+    /// Our response to an accepted offer, with the window limit it echoes.
+    fn accepted(window_bits: Option<u8>) -> Option<String> {
+        Some(match window_bits {
+            None => ACCEPT.to_string(),
+            Some(bits) => format!("{ACCEPT}; server_max_window_bits={bits}"),
+        })
     }
 
     #[test]
     fn browsers_offers_are_accepted_without_context_takeover() {
         // Chromium (and Safari) offer this; Firefox offers the bare token.
-        assert_eq!(nego(&["permessage-deflate; client_max_window_bits"]), Some(ACCEPT));
-        assert_eq!(nego(&["permessage-deflate"]), Some(ACCEPT));
+        assert_eq!(nego(&["permessage-deflate; client_max_window_bits"]), accepted(None));
+        assert_eq!(nego(&["permessage-deflate"]), accepted(None));
         assert_eq!(ACCEPT, "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
         // Everything a client may say that we can honour.
         assert_eq!(
             nego(&["permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=10"]),
-            Some(ACCEPT)
+            accepted(None)
         );
-        assert_eq!(nego(&["permessage-deflate;client_max_window_bits=\"15\""]), Some(ACCEPT));
-        assert_eq!(nego(&["permessage-deflate; client_max_window_bits=\"1\\5\""]), Some(ACCEPT), "a quoted-pair unescapes");
-        assert_eq!(nego(&["Permessage-Deflate ;  Client_Max_Window_Bits "]), Some(ACCEPT));
+        assert_eq!(nego(&["permessage-deflate;client_max_window_bits=\"15\""]), accepted(None));
+        assert_eq!(nego(&["permessage-deflate; client_max_window_bits=\"1\\5\""]), accepted(None), "a quoted-pair unescapes");
+        assert_eq!(nego(&["Permessage-Deflate ;  Client_Max_Window_Bits "]), accepted(None));
         // Limiting our window to 15 bits limits nothing; accepting it echoes it.
-        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=15"]), Some(ACCEPT_WINDOW_15));
-        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits"]), Some(ACCEPT_WINDOW_15));
+        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=15"]), accepted(Some(15)));
+        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits"]), accepted(Some(15)));
     }
 
     #[test]
@@ -307,9 +363,9 @@ mod tests {
             "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
             "permessage-deflate; server_no_context_takeover=1",
             "permessage-deflate; client_no_context_takeover=\"x\"",
-            // We cannot deflate with a smaller window (miniz_oxide), so we may not accept these.
-            "permessage-deflate; server_max_window_bits=10",
-            "permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=09",
             "permessage-deflate; server_max_window_bits",
             "permessage-deflate; server_max_window_bits=15; server_max_window_bits=15",
         ] {
@@ -322,17 +378,17 @@ mod tests {
     #[test]
     fn the_first_acceptable_offer_wins_and_other_extensions_are_ignored() {
         // A comma-separated list: the first offer is declined, the second accepted.
-        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=10, permessage-deflate; client_max_window_bits"]), Some(ACCEPT));
+        assert_eq!(nego(&["permessage-deflate; server_max_window_bits=7, permessage-deflate; client_max_window_bits"]), accepted(None));
         assert_eq!(
             nego(&["permessage-deflate; server_max_window_bits=15, permessage-deflate"]),
-            Some(ACCEPT_WINDOW_15),
+            accepted(Some(15)),
             "the first acceptable offer decides the response"
         );
         // Several headers, an old WebKit extension first.
-        assert_eq!(nego(&["x-webkit-deflate-frame", "permessage-deflate; client_max_window_bits"]), Some(ACCEPT));
+        assert_eq!(nego(&["x-webkit-deflate-frame", "permessage-deflate; client_max_window_bits"]), accepted(None));
         assert_eq!(nego(&["x-webkit-deflate-frame; no_context_takeover"]), None);
         assert_eq!(nego(&["deflate-frame", "permessage-deflate-x"]), None);
-        assert_eq!(nego(&["foo, , permessage-deflate; bogus", "permessage-deflate; client_no_context_takeover"]), Some(ACCEPT));
+        assert_eq!(nego(&["foo, , permessage-deflate; bogus", "permessage-deflate; client_no_context_takeover"]), accepted(None));
     }
 
     /// The receiving side in one call: what a client does with one of our messages.
@@ -379,19 +435,98 @@ mod tests {
     fn compress_then_inflate_gives_the_message_back() {
         let big = big_snapshot(300 * 1024);
         for payload in [&b""[..], b"{}", UPDATE, BATCH, SNAPSHOT, SNAPSHOT_20, &big] {
-            let compressed = compress(payload);
+            let compressed = compress(payload, Window::FULL);
             assert!(!compressed.ends_with(&TAIL), "the tail is removed");
             assert_eq!(inflate(&compressed, payload.len()).unwrap(), payload, "{} bytes", payload.len());
             assert_eq!(standard_inflate(&compressed), payload, "a standard raw-deflate decoder reads it");
             // Fresh context every time: the same message always gives the same bytes,
             // which is what lets one compressed frame go to every client. The reset
             // thread-local context gives what a new one gives.
-            assert_eq!(compress(payload), compressed);
-            assert_eq!(deflate_message(&mut Compress::new(LEVEL, false), payload), compressed);
+            assert_eq!(compress(payload, Window::FULL), compressed);
+            assert_eq!(deflate_message(&mut new_context(Window::FULL), payload), compressed);
         }
         // §7.2.3.6: an empty message compresses to one 00 byte.
-        assert_eq!(&compress(b"")[..], &[0x00]);
-        assert!(compress(&big).len() * 4 < big.len(), "JSON of repeated games compresses well");
+        assert_eq!(&compress(b"", Window::FULL)[..], &[0x00]);
+        assert!(compress(&big, Window::FULL).len() * 4 < big.len(), "JSON of repeated games compresses well");
+    }
+
+    #[test]
+    fn a_client_may_limit_our_window_from_8_to_15_bits() {
+        for bits in 8..=15u8 {
+            let offer = format!("permessage-deflate; server_max_window_bits={bits}");
+            let agreed = negotiate([offer.as_str()].into_iter()).unwrap();
+            assert_eq!(agreed.response, format!("{ACCEPT}; server_max_window_bits={bits}"), "the limit echoed as asked");
+            assert_eq!(agreed.window.bits(), bits);
+            // With the other parameters, quoted, in any order (Autobahn 13.3 to 13.6).
+            let offer = format!("permessage-deflate; client_max_window_bits; server_max_window_bits=\"{bits}\"; server_no_context_takeover");
+            assert_eq!(negotiate([offer.as_str()].into_iter()).unwrap().window.bits(), bits);
+        }
+        assert_eq!(negotiate(["permessage-deflate"].into_iter()).unwrap().window, Window::FULL);
+        assert_eq!(negotiate(["permessage-deflate; client_max_window_bits=9"].into_iter()).unwrap().window, Window::FULL, "the client's own window is not ours");
+    }
+
+    /// Inflates a message with an inflater whose window is `bits` (8 to 15) and
+    /// nothing more: what a client that limited our window may do; an error for a
+    /// reference past it. (miniz_oxide's inflater with a wrapping output buffer of
+    /// 2^bits bytes: zlib's, zlib-rs' too, keep a 32 KiB window whatever is asked.)
+    fn inflate_with_window(compressed: &[u8], bits: u8) -> Result<Vec<u8>, String> {
+        use miniz_oxide::inflate::core::{decompress, inflate_flags::TINFL_FLAG_HAS_MORE_INPUT, DecompressorOxide};
+        use miniz_oxide::inflate::TINFLStatus;
+        let mut input = compressed.to_vec();
+        input.extend_from_slice(&TAIL);
+        let mut window = vec![0u8; 1 << bits];
+        let mut inflater = DecompressorOxide::new();
+        let (mut taken, mut at, mut out) = (0, 0, Vec::new());
+        loop {
+            let (status, read, written) = decompress(&mut inflater, &input[taken..], &mut window, at, TINFL_FLAG_HAS_MORE_INPUT);
+            out.extend_from_slice(&window[at..at + written]);
+            taken += read;
+            at = (at + written) & (window.len() - 1);
+            match status {
+                TINFLStatus::HasMoreOutput => {}
+                TINFLStatus::NeedsMoreInput if taken == input.len() => return Ok(out),
+                other => return Err(format!("{other:?} after {} bytes", out.len())),
+            }
+        }
+    }
+
+    /// Bytes that repeat at every distance from 2 to 64 KiB: a deflater reaches
+    /// as far back as its window allows.
+    fn repeats_at_every_distance() -> Vec<u8> {
+        let mut state = 0x2545f491u32;
+        let mut noise = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 251) as u8
+        };
+        let mut data = Vec::new();
+        for block in [200usize, 300, 700, 1500, 3000, 6000, 12000, 24000, 48000] {
+            let chunk: Vec<u8> = (0..block).map(|_| noise()).collect();
+            data.extend_from_slice(&chunk);
+            data.extend_from_slice(&chunk);
+        }
+        data
+    }
+
+    #[test]
+    fn a_limited_window_is_honoured() {
+        let data = repeats_at_every_distance();
+        let full = compress(&data, Window::FULL);
+        assert_eq!(inflate_with_window(&full, 15).unwrap(), data);
+        for bits in 8..=14u8 {
+            let window = Window(bits);
+            let limited = compress(&data, window);
+            assert_eq!(inflate_with_window(&limited, bits).unwrap(), data, "{bits} bits");
+            assert_eq!(standard_inflate(&limited), data, "any inflater with a larger window reads it too");
+            assert!(limited.len() > full.len(), "{bits} bits: repeats farther back than the window are not found");
+            // The check is real: the full window's output does not fit a smaller one.
+            assert!(inflate_with_window(&full, bits).is_err(), "{bits} bits");
+            // One form per window, the same for every client: a reset context as a fresh one.
+            assert_eq!(compress(&data, window), limited);
+            assert_eq!(deflate_message(&mut new_context(window), &data), limited);
+        }
+        assert_eq!(compress(&data, Window(8)), compress(&data, Window(9)), "8 is served with 9");
     }
 
     /// What a client's permessage-deflate does: a sync flush, the tail removed.
@@ -477,10 +612,10 @@ mod tests {
         }
         for (name, payload) in [("snapshot, demo", SNAPSHOT), ("snapshot, bench (20 games)", SNAPSHOT_20), ("update, demo", UPDATE), ("update, bench", UPDATE_BENCH), ("batch, demo", BATCH)] {
             let rounds = (2_000_000 / payload.len()).clamp(50, 5_000);
-            let compressed = compress(payload);
+            let compressed = compress(payload, Window::FULL);
             let t = Instant::now();
             for _ in 0..rounds {
-                std::hint::black_box(compress(std::hint::black_box(payload)));
+                std::hint::black_box(compress(std::hint::black_box(payload), Window::FULL));
             }
             let compress_us = t.elapsed().as_secs_f64() * 1e6 / rounds as f64;
             let t = Instant::now();

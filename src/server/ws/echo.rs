@@ -17,7 +17,7 @@ use bytes::Bytes;
 use crate::server::core::connection::{Connection, ReadSide};
 use crate::server::core::Fanout;
 use super::frame::{self, code, Inbound};
-use super::session::{answer_close, Next, Reader};
+use super::session::Reader;
 
 /// Echoes until the peer leaves, misbehaves or the server shuts down.
 pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout: Arc<Fanout>, shutting_down: bool) {
@@ -28,15 +28,10 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, fanout:
     let mut reader = Reader::new(&conn, side, &leftover);
     while let Some(message) = reader.next(&conn).await {
         match message {
-            Inbound::Text(text) if !conn.is_closing() => conn.send(conn.message(&Bytes::from(text.into_bytes()), None)),
-            Inbound::Binary(data) if !conn.is_closing() => conn.send(frame::binary(&data)),
-            Inbound::Ping(payload) => conn.send_control(frame::pong(&payload)),
-            Inbound::Close(code_sent) => {
-                if let Next::Stop = answer_close(&conn, code_sent) {
-                    break;
-                }
-            }
-            Inbound::Text(_) | Inbound::Binary(_) | Inbound::Pong => {}
+            Inbound::Text(text) => conn.send(conn.message(&Bytes::from(text.into_bytes()), None)),
+            Inbound::Binary(data) => conn.send(frame::binary(&data)),
+            // Control frames are the reader's: it never returns them.
+            Inbound::Ping(_) | Inbound::Pong | Inbound::Close(_) => {}
         }
     }
     let end = fanout.leave(&conn, shard);

@@ -89,7 +89,7 @@ pub fn close(code: u16, reason: &str) -> Bytes {
     frame(FIN | CLOSE, &payload)
 }
 
-/// Close codes we send (RFC 6455 §7.4.1).
+/// Close codes (RFC 6455 §7.4): the ones we send, and which a close frame may carry.
 pub mod code {
     pub const NORMAL: u16 = 1000;
     pub const AWAY: u16 = 1001;
@@ -98,6 +98,15 @@ pub mod code {
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const TRY_AGAIN: u16 = 1013;
+
+    /// Whether a close frame may carry `code`: the codes RFC 6455 defines for
+    /// the wire (1000-1003, 1007-1011) and those IANA registered since
+    /// (1012-1014), and the ranges for libraries and applications (3000-4999).
+    /// Never 1004 (reserved), 1005, 1006 or 1015 (for reporting only, never
+    /// sent), nor the rest of 0-2999 (unassigned or reserved for the protocol).
+    pub fn may_be_sent(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
 }
 
 /// A whole message from the client.
@@ -123,6 +132,10 @@ impl Violation {
         Violation { code: code::PROTOCOL, reason }
     }
 
+    fn not_utf8(reason: &'static str) -> Violation {
+        Violation { code: code::BAD_DATA, reason }
+    }
+
     fn too_big() -> Violation {
         Violation { code: code::TOO_BIG, reason: "message too large" }
     }
@@ -138,6 +151,9 @@ pub struct Incoming {
     message: Vec<u8>,
     /// The opcode and compression of the message under way, when fragmented.
     fragmented: Option<(u8, bool)>,
+    /// How much of `message` (a plain text message) is known to be UTF-8: its
+    /// fragments are checked as they come, so invalid text fails at once.
+    checked: usize,
     /// The largest message taken (after inflating).
     max: usize,
     /// The client negotiated permessage-deflate.
@@ -146,7 +162,7 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn new(max: usize, deflate: bool) -> Incoming {
-        Incoming { buf: Vec::new(), message: Vec::new(), fragmented: None, max, deflate }
+        Incoming { buf: Vec::new(), message: Vec::new(), fragmented: None, checked: 0, max, deflate }
     }
 
     /// Takes bytes read from the socket.
@@ -222,11 +238,7 @@ impl Incoming {
                 return Some(Err(Violation::protocol("control frames are never compressed")));
             }
             return Some(match opcode {
-                CLOSE => match payload.len() {
-                    0 => Ok(Inbound::Close(None)),
-                    1 => Err(Violation::protocol("a close payload has a two-byte code")),
-                    _ => Ok(Inbound::Close(Some(u16::from_be_bytes([payload[0], payload[1]])))),
-                },
+                CLOSE => close_payload(&payload),
                 PING => Ok(Inbound::Ping(payload)),
                 PONG => Ok(Inbound::Pong),
                 _ => Err(Violation::protocol("unknown control opcode")),
@@ -244,9 +256,13 @@ impl Incoming {
         if !fin {
             self.fragmented = Some((opcode, compressed));
             self.message.extend_from_slice(&payload);
+            if opcode == TEXT && !compressed {
+                return self.check_text_so_far().err().map(Err);
+            }
             return None;
         }
         let whole = if self.fragmented.take().is_some() {
+            self.checked = 0;
             let mut m = std::mem::take(&mut self.message);
             m.extend_from_slice(&payload);
             m
@@ -263,9 +279,40 @@ impl Incoming {
             whole
         };
         Some(match opcode {
-            TEXT => String::from_utf8(whole).map(Inbound::Text).map_err(|_| Violation { code: code::BAD_DATA, reason: "text is not UTF-8" }),
+            TEXT => String::from_utf8(whole).map(Inbound::Text).map_err(|_| Violation::not_utf8("text is not UTF-8")),
             _ => Ok(Inbound::Binary(whole)),
         })
+    }
+
+    /// Checks the fragments of a plain text message received so far: an
+    /// invalid sequence fails the connection now, not at the message's end; a
+    /// code point cut between two fragments waits for the next one.
+    fn check_text_so_far(&mut self) -> Result<(), Violation> {
+        match std::str::from_utf8(&self.message[self.checked..]) {
+            Ok(_) => self.checked = self.message.len(),
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(Violation::not_utf8("text is not UTF-8")),
+        }
+        Ok(())
+    }
+}
+
+/// A client's close frame (RFC 6455 §5.5.1): empty, or a code that may be sent
+/// (else 1002) and a reason in UTF-8 (else 1007).
+fn close_payload(payload: &[u8]) -> Result<Inbound, Violation> {
+    match payload {
+        [] => Ok(Inbound::Close(None)),
+        [_] => Err(Violation::protocol("a close payload has a two-byte code")),
+        [high, low, reason @ ..] => {
+            let sent = u16::from_be_bytes([*high, *low]);
+            if !code::may_be_sent(sent) {
+                return Err(Violation::protocol("invalid close code"));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(Violation::not_utf8("the close reason is not UTF-8"));
+            }
+            Ok(Inbound::Close(Some(sent)))
+        }
     }
 }
 
@@ -347,6 +394,52 @@ mod tests {
         assert!(incoming.next_message().is_none());
         incoming.extend(&client_frame(0, &[b'x'; 3000]));
         assert_eq!(incoming.next_message().unwrap().unwrap_err().code, code::TOO_BIG);
+    }
+
+    /// RFC 6455 §7.4: a close frame's code must be one that may be sent, and
+    /// its reason UTF-8 (Autobahn 7.5.1, 7.7.*, 7.9.*).
+    #[test]
+    fn close_frames_are_checked() {
+        let close = |payload: &[u8]| {
+            let mut incoming = Incoming::new(4096, false);
+            incoming.extend(&client_frame(FIN | CLOSE, payload));
+            incoming.next_message().unwrap()
+        };
+        for valid in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+            assert_eq!(close(&valid.to_be_bytes()), Ok(Inbound::Close(Some(valid))), "{valid}");
+        }
+        for invalid in [0u16, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+            assert_eq!(close(&invalid.to_be_bytes()).unwrap_err().code, code::PROTOCOL, "{invalid}");
+        }
+        assert_eq!(close(b""), Ok(Inbound::Close(None)));
+        assert_eq!(close(b"\x03").unwrap_err().code, code::PROTOCOL, "a one-byte payload");
+        let mut with_reason = 1000u16.to_be_bytes().to_vec();
+        with_reason.extend_from_slice("bye, é".as_bytes());
+        assert_eq!(close(&with_reason), Ok(Inbound::Close(Some(1000))));
+        with_reason.extend_from_slice(&[0xce, 0xba, 0xed, 0xa0, 0x80]); // a UTF-16 surrogate
+        assert_eq!(close(&with_reason).unwrap_err().code, code::BAD_DATA);
+    }
+
+    /// A fragmented text message fails at the fragment that breaks UTF-8, not
+    /// at its end; a code point split across fragments is fine.
+    #[test]
+    fn text_fragments_are_checked_as_they_come() {
+        let euro = "€".as_bytes(); // e2 82 ac
+        let mut incoming = Incoming::new(4096, false);
+        incoming.extend(&client_frame(TEXT, &[b'a', euro[0]]));
+        incoming.extend(&client_frame(0, &euro[1..2]));
+        incoming.extend(&client_frame(FIN, &[euro[2], b'b']));
+        assert_eq!(incoming.next_message(), Some(Ok(Inbound::Text("a€b".into()))));
+        // The next message starts checking afresh.
+        incoming.extend(&client_frame(TEXT, b"ok "));
+        assert_eq!(incoming.next_message(), None);
+        incoming.extend(&client_frame(0, &[0xed, 0xa0, 0x80]));
+        assert_eq!(incoming.next_message().unwrap().unwrap_err().code, code::BAD_DATA, "before the message's last fragment");
+        // Binary fragments are not text.
+        let mut incoming = Incoming::new(4096, false);
+        incoming.extend(&client_frame(BINARY, &[0xff]));
+        incoming.extend(&client_frame(FIN, &[0xfe]));
+        assert_eq!(incoming.next_message(), Some(Ok(Inbound::Binary(vec![0xff, 0xfe]))));
     }
 
     #[test]

@@ -27,9 +27,8 @@ use crate::server::drain::Watched;
 pub struct Upgrade {
     accept_key: String,
     on_upgrade: OnUpgrade,
-    /// The `Sec-WebSocket-Extensions` answer, when permessage-deflate was offered
-    /// in a form we accept.
-    deflate: Option<&'static str>,
+    /// What permessage-deflate was agreed on, when it was offered in a form we accept.
+    deflate: Option<deflate::Agreement>,
 }
 
 /// Matches a valid WebSocket upgrade request; anything else is rejected so the
@@ -61,9 +60,10 @@ pub struct Upgraded {
 }
 
 impl Upgrade {
-    /// Whether the session compresses (permessage-deflate was agreed).
-    pub fn compressed(&self) -> bool {
-        self.deflate.is_some()
+    /// The window the session's messages are deflated with, when
+    /// permessage-deflate was agreed.
+    pub fn deflate(&self) -> Option<deflate::Window> {
+        self.deflate.as_ref().map(|agreed| agreed.window)
     }
 
     /// Answers 101 and runs `session` on the connection once hyper hands it over.
@@ -84,8 +84,8 @@ impl Upgrade {
             .header(header::CONNECTION, "upgrade")
             .header(header::UPGRADE, "websocket")
             .header(header::SEC_WEBSOCKET_ACCEPT, self.accept_key);
-        if let Some(extensions) = self.deflate {
-            response = response.header(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+        if let Some(agreed) = self.deflate {
+            response = response.header(header::SEC_WEBSOCKET_EXTENSIONS, agreed.response);
         }
         response.body(Bytes::new()).expect("static response parts are valid")
     }

@@ -3,9 +3,8 @@
 //!
 //! This is the connection's only task, and it sleeps until the client sends
 //! something: events and heartbeats are written by the fan-out shard the
-//! connection belongs to (`server/core/fanout.rs`). When the server closes the
-//! connection (too slow, silent, shutdown), the task reads on for one
-//! `send_timeout` so the client's close can be taken, then lets go.
+//! connection belongs to (`server/core/fanout.rs`). The closing handshake, in
+//! whichever order it comes, is the [`Reader`]'s.
 
 use std::sync::Arc;
 
@@ -58,12 +57,6 @@ impl ClientMessage {
 const RATE_BURST: f64 = 20.0;
 const RATE_PER_SEC: f64 = 2.0;
 
-/// Whether the reader goes on after a message.
-pub enum Next {
-    Read,
-    Stop,
-}
-
 /// What the reader of one connection keeps.
 pub struct Session {
     conn: Arc<Connection>,
@@ -92,14 +85,40 @@ pub async fn run(conn: Arc<Connection>, side: ReadSide, leftover: Bytes, hello: 
     tracing::debug!(?end, "WebSocket session ended");
 }
 
-/// The client's messages, read while the connection's replies are out, and
-/// for one grace period once it is closing. Shared with `/ws/echo`.
+/// The client's messages, read while the connection's replies are out; its
+/// pings answered, and its closing handshake carried out (RFC 6455 §7) down to
+/// the end of the TCP connection. Shared with `/ws/echo`.
+///
+/// - The client closes: the same code goes back (if it may be sent on the
+///   wire: else the connection fails with 1002), and the handshake is done.
+/// - The server closes (too slow, silent, shutdown): it reads on for the
+///   client's close for [`Connection::close_grace`]; the client's close, or
+///   the end of that wait, ends the handshake.
+/// - A frame breaks the protocol: the connection fails (§7.1.7) with its code
+///   (1002, 1007, 1009), and nothing more is processed, not even a close.
+///
+/// Each way, the server then closes TCP first, right behind its close frame
+/// ([`Reader::hang_up`]).
 pub struct Reader {
     side: ReadSide,
     incoming: Incoming,
-    /// Set once the connection is closing: when the reading stops.
+    /// Set once the server has sent its close: the end of the wait for the client's.
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// What ended a [`Reader`]'s wait.
+enum Woke {
+    /// Bytes came in, the replies went out, or the server began its close.
+    Read,
+    /// The client closed TCP (or the socket failed).
+    Gone,
+    /// The client did not answer the server's close in time.
+    GraceOver,
+}
+
+/// How long the server goes on reading, and dropping, what a client still
+/// sends once the server has closed its side of TCP (see [`Reader::hang_up`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Reader {
     /// `leftover`: what the client sent right behind its handshake.
@@ -109,51 +128,82 @@ impl Reader {
         Reader { side, incoming, deadline: None }
     }
 
-    /// The next message; `None` once the connection is over. A message that
-    /// breaks the protocol closes the connection with its code.
+    /// The next text or binary message; `None` once the connection is over
+    /// (its TCP connection closed). Data that comes after the server's close
+    /// is dropped.
     pub async fn next(&mut self, conn: &Arc<Connection>) -> Option<Inbound> {
         loop {
-            match self.incoming.next_message() {
+            // How long the server's close may take to go out, once the
+            // handshake is over. (Nothing here is held across an await: an idle
+            // connection's task stays small.)
+            let over = match self.incoming.next_message() {
+                Some(Ok(Inbound::Ping(payload))) => {
+                    conn.send_control(frame::pong(&payload));
+                    continue;
+                }
+                Some(Ok(Inbound::Pong)) => continue,
+                Some(Ok(Inbound::Close(code_sent))) => {
+                    // Answered with the same code, unless it answers ours.
+                    conn.close(code_sent.unwrap_or(code::NORMAL), "", End::ClientClosed);
+                    Some(conn.close_grace())
+                }
+                Some(Ok(_)) if conn.is_closing() => continue,
                 Some(Ok(message)) => return Some(message),
                 Some(Err(violation)) => {
                     let end = if violation.code == code::TOO_BIG { End::TooLarge } else { End::Protocol };
                     conn.close(violation.code, violation.reason, end);
-                    // Nothing more is parsed; the client gets the grace period to close.
-                    self.discard_until_closed(conn, conn.close_grace()).await;
+                    Some(conn.close_grace())
+                }
+                None => None,
+            };
+            if let Some(wait) = over {
+                self.hang_up(conn, wait).await;
+                return None;
+            }
+            match self.wait(conn).await {
+                Woke::Read => {}
+                Woke::Gone => return None,
+                Woke::GraceOver => {
+                    // No close from the client in time: the server hangs up anyway.
+                    self.hang_up(conn, std::time::Duration::ZERO).await;
                     return None;
                 }
-                None => {}
-            }
-            // A client whose replies are still queued is not read until they are
-            // out: flooding us only slows the flood.
-            let backlogged = self.deadline.is_none() && conn.backlogged();
-            tokio::select! {
-                read = conn.read(&mut self.side, |bytes| self.incoming.extend(bytes)), if !backlogged => match read {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                },
-                _ = conn.drained(), if backlogged => {}
-                _ = conn.closing(), if self.deadline.is_none() => self.deadline = Some(Box::pin(tokio::time::sleep(conn.close_grace()))),
-                _ = async { self.deadline.as_mut().expect("guarded").await }, if self.deadline.is_some() => return None,
             }
         }
     }
 
-    async fn discard_until_closed(&mut self, conn: &Arc<Connection>, grace: std::time::Duration) {
-        let _ = tokio::time::timeout(grace, async {
+    /// Waits for the client's next bytes (taken into `incoming`), but not while
+    /// its replies are queued (flooding us only slows the flood), and not past
+    /// the end of the wait for its close once the server has sent its own.
+    async fn wait(&mut self, conn: &Arc<Connection>) -> Woke {
+        let backlogged = self.deadline.is_none() && conn.backlogged();
+        tokio::select! {
+            read = conn.read(&mut self.side, |bytes| self.incoming.extend(bytes)), if !backlogged => match read {
+                Ok(0) | Err(_) => Woke::Gone,
+                Ok(_) => Woke::Read,
+            },
+            _ = conn.drained(), if backlogged => Woke::Read,
+            _ = conn.closing(), if self.deadline.is_none() => {
+                self.deadline = Some(Box::pin(tokio::time::sleep(conn.close_grace())));
+                Woke::Read
+            }
+            _ = async { self.deadline.as_mut().expect("guarded").await }, if self.deadline.is_some() => Woke::GraceOver,
+        }
+    }
+
+    /// Closes the server's side of TCP once its close frame is out (within
+    /// `wait`): the server closes first (RFC 6455 §7.1.1), so the client sees
+    /// the end of the stream right behind the close frame and need not wait.
+    /// Then what the client still sends is read and dropped until it closes
+    /// too, for at most [`LINGER`]: a socket closed with unread bytes sends a
+    /// reset, and a reset can destroy the close frame before the client reads it.
+    async fn hang_up(&mut self, conn: &Arc<Connection>, wait: std::time::Duration) {
+        conn.end_writing(wait).await;
+        let _ = tokio::time::timeout(LINGER, async {
             while let Ok(1..) = conn.read(&mut self.side, |_| {}).await {}
         })
         .await;
     }
-}
-
-/// The answer to a client's close: the same code back, then the connection ends.
-pub fn answer_close(conn: &Arc<Connection>, code_sent: Option<u16>) -> Next {
-    if conn.is_closing() {
-        return Next::Stop; // our close, answered
-    }
-    conn.close(code_sent.filter(|c| (1000..5000).contains(c)).unwrap_or(code::NORMAL), "", End::ClientClosed);
-    Next::Read
 }
 
 impl Session {
@@ -161,15 +211,10 @@ impl Session {
         let conn = self.conn.clone();
         while let Some(message) = reader.next(&conn).await {
             match message {
-                Inbound::Text(text) if !conn.is_closing() => self.on_text(&text).await,
-                Inbound::Binary(_) if !conn.is_closing() => self.reject("bad_request", "binary messages are not part of this protocol; send JSON text"),
-                Inbound::Ping(payload) => conn.send_control(frame::pong(&payload)),
-                Inbound::Close(code_sent) => {
-                    if let Next::Stop = answer_close(&conn, code_sent) {
-                        return;
-                    }
-                }
-                Inbound::Text(_) | Inbound::Binary(_) | Inbound::Pong => {}
+                Inbound::Text(text) => self.on_text(&text).await,
+                Inbound::Binary(_) => self.reject("bad_request", "binary messages are not part of this protocol; send JSON text"),
+                // Control frames are the reader's: it never returns them.
+                Inbound::Ping(_) | Inbound::Pong | Inbound::Close(_) => {}
             }
         }
     }
