@@ -19,7 +19,8 @@ use crate::config::{self, Config, FeedConfig};
 use crate::diff::{Event, FeedDiffs};
 use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
 use crate::hub::Hub;
-use crate::server::{self, guards::ConnectionGate, listen, tls::CertStore, Readiness, ServerContext};
+use crate::readiness::Readiness;
+use crate::server::{self, guards::ConnectionGate, listen, tls::CertStore, ServerContext};
 use crate::cluster::Cluster;
 use crate::{state, systemd, telemetry};
 

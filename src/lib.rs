@@ -21,6 +21,7 @@ pub mod feeds;
 pub mod fuzzing;
 pub mod hub;
 pub mod model;
+pub mod readiness;
 pub mod server;
 pub mod state;
 pub mod systemd;

@@ -29,7 +29,7 @@ use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
 use crate::hub::{now_ms, Hub, Sequenced};
 use crate::model::Game;
-use crate::server::Readiness;
+use crate::readiness::Readiness;
 
 /// How long one `XREAD` waits for events; also how often the meta hash is
 /// checked while nothing is published.

@@ -38,7 +38,7 @@ pub use status::ClusterStatus;
 use crate::config::{FeedConfig, Limits};
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
-use crate::server::Readiness;
+use crate::readiness::Readiness;
 
 /// A client whose `since` is ahead of this node (it came from a node further
 /// along the stream) waits this long for this node to catch up.
