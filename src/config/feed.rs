@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::report::{parse_toml, ConfigError, ConfigErrors, FileCtx, Report};
 use super::{locate, parse_bytes, parse_duration, FeedConfig, Headers, Schedule};
 use crate::adapters::{AdapterKind, JsonMapping};
-use crate::feeds::window::ActiveWindow;
+use super::window::ActiveWindow;
 
 /// Values every feed gets unless its own file says otherwise.
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -272,7 +272,7 @@ fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<
                 && !entry.ends_with('/')
         });
         match parsed {
-            Some(u) => origins.push(crate::feeds::redirect::origin_of(&u)),
+            Some(u) => origins.push(origin_of(&u)),
             None => report.at(
                 file,
                 "allow_redirects_to",
@@ -281,6 +281,12 @@ fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<
         }
     }
     origins
+}
+
+/// The origin of a URL as written in `allow_redirects_to` (`https://host[:port]`,
+/// default ports omitted): the form the redirect policy compares.
+pub fn origin_of(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// "15s" → an interval (whole seconds); six space-separated fields → a cron checked by the same

@@ -10,6 +10,7 @@ mod feed;
 pub mod locate;
 mod report;
 pub mod units;
+pub mod window;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,11 +20,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::adapters::AdapterKind;
-use crate::feeds::window::ActiveWindow;
 
-pub use feed::{load_feed, parse_schedule};
+pub use feed::{load_feed, origin_of, parse_schedule};
 pub use report::{ConfigError, ConfigErrors};
 pub use units::{parse_bytes, parse_duration};
+pub use window::ActiveWindow;
 use feed::{check_unique_ids, feed_files, load_feed_text, FeedDefaultsFile};
 use report::{parse_toml, FileCtx, Report};
 

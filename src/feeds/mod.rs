@@ -11,7 +11,6 @@ pub mod health;
 pub mod mode;
 pub mod redirect;
 pub mod resolver;
-pub mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;

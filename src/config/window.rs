@@ -1,6 +1,7 @@
-//! Active windows: the hours a feed is worth polling ("Sat,Sun 12:00-23:59").
+//! Active windows, a feed file's `active` key: the hours a feed is worth
+//! polling ("Sat,Sun 12:00-23:59").
 //!
-//! Outside every window a poll is skipped, which saves an upstream's rate limit
+//! Outside every window the poller skips its tick, which saves an upstream's rate limit
 //! for the hours games are played. A window that ends before it starts runs
 //! past midnight and belongs to the day it starts on.
 
