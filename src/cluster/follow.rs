@@ -23,10 +23,10 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::RedisResult;
 use tokio::sync::watch;
 
-use super::config::ClusterConfig;
 use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
+use crate::config::ClusterConfig;
 use crate::hub::{now_ms, Hub, Sequenced};
 use crate::model::Game;
 use crate::readiness::Readiness;

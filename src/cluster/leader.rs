@@ -21,12 +21,11 @@ use redis::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::config::ClusterConfig;
 use super::lease::{self, Held, Lease};
 use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
-use crate::config::FeedConfig;
+use crate::config::{ClusterConfig, FeedConfig};
 use crate::diff::{Event, FeedDiffs};
 use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Poller};
 use crate::hub::{self, now_ms, Hub};

@@ -15,9 +15,9 @@
 //! - [`scripts`]: the keys and the Lua scripts (the only writers).
 //! - [`link`]: connections (plain URL or Sentinel, optional password file).
 //! - [`status`]: role, leader, lag and Redis health for `/status` and `/metrics`.
-//! - [`config`]: the `[cluster]` section.
+//!
+//! The `[cluster]` section itself is read by [`crate::config::cluster`].
 
-pub mod config;
 pub mod follow;
 pub mod leader;
 pub mod lease;
@@ -32,10 +32,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::ClusterConfig;
 pub use status::ClusterStatus;
 
-use crate::config::{FeedConfig, Limits};
+use crate::config::{ClusterConfig, FeedConfig, Limits};
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
 use crate::readiness::Readiness;

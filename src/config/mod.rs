@@ -6,6 +6,7 @@
 //! *every* problem as `file:line: key: message`, so an operator fixes a broken
 //! config in one round instead of one error per restart.
 
+pub mod cluster;
 mod feed;
 pub mod locate;
 mod report;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use crate::adapters::AdapterKind;
 
+pub use cluster::ClusterConfig;
 pub use feed::{load_feed, origin_of, parse_schedule};
 pub use report::{ConfigError, ConfigErrors};
 pub use units::{parse_bytes, parse_duration};
@@ -46,7 +48,7 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
     /// `None` runs one node on its own, state file included.
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<ClusterConfig>,
     /// Entries of the feeds directory named `*.toml` that are not readable feed
     /// files (a directory, a dangling symlink, a symlink loop). `check-config`
     /// reports them as errors; a running service warns and counts them, since
@@ -213,7 +215,7 @@ struct MainFile {
     http: HttpFile,
     #[serde(default)]
     defaults: FeedDefaultsFile,
-    cluster: Option<crate::cluster::config::ClusterFile>,
+    cluster: Option<cluster::ClusterFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,7 +309,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let limits = validate_limits(&main.limits, &file, &mut report);
     let http = validate_http(&main.http, &file, &mut report);
     let cluster = main.cluster.as_ref().and_then(|raw| {
-        crate::cluster::config::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
+        cluster::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
     });
 
     let mut feeds = Vec::new();

@@ -1,5 +1,6 @@
 //! The `[cluster]` section of the main config file: where Redis is, what the
-//! keys are called, and how long a leader's lease lasts.
+//! keys are called, and how long a leader's lease lasts. (`crate::cluster`
+//! runs what it describes.)
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::parse_duration;
+use super::parse_duration;
 
 /// `[cluster]` as written in the file.
 #[derive(Debug, Deserialize, Default, Clone)]
