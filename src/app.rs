@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, FeedConfig};
-use crate::diff::{Event, FeedDiffs};
-use crate::feeds::{fetch, FeedScheduler, FeedUpdate, HealthBoard, Polled, Poller};
+use crate::diff::{Event, FeedDiffs, FeedUpdate, Polled};
+use crate::feeds::{fetch, FeedScheduler, HealthBoard, Poller};
 use crate::hub::Hub;
 use crate::readiness::Readiness;
 use crate::server::{self, guards::ConnectionGate, listen, tls::CertStore, ServerContext};

@@ -43,7 +43,6 @@ const MOVING_WITH_THE_SERVER_CORE: &[(&str, &str)] = &[
     ("src/telemetry.rs", "hub"),
     // Moving in the commits that follow this test.
     ("src/cluster/leader.rs", "app"),
-    ("src/diff/feeds.rs", "feeds"),
 ];
 
 #[test]

@@ -26,8 +26,8 @@ use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
 use crate::config::{ClusterConfig, FeedConfig};
-use crate::diff::{Event, FeedDiffs};
-use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Poller};
+use crate::diff::{Event, FeedDiffs, FeedUpdate};
+use crate::feeds::{FeedScheduler, HealthBoard, Poller};
 use crate::hub::{self, now_ms, Hub};
 use crate::model::Game;
 
