@@ -5,7 +5,6 @@
 //! This is the only module that knows every stage; each stage knows only the
 //! plain type the one before it hands over (`FeedUpdate`, `Event`, frames).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -16,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, FeedConfig};
-use crate::diff::{Event, FeedDiffs, FeedUpdate, Polled};
-use crate::feeds::{fetch, FeedScheduler, HealthBoard, Poller};
+use crate::feeds::pipeline::{self, FeedSet};
+use crate::feeds::{fetch, HealthBoard};
 use crate::hub::Hub;
 use crate::readiness::Readiness;
 use crate::server::{self, guards::ConnectionGate, listen, tls::CertStore, ServerContext};
@@ -46,22 +45,29 @@ enum Control {
 /// What the supervisor task owns: everything that changes on reload or stop.
 struct Supervisor {
     config: Config,
-    scheduler: FeedScheduler,
-    client: reqwest::Client,
     health: HealthBoard,
     hub: Arc<Hub>,
-    updates: mpsc::Sender<FeedUpdate>,
     certs: Option<Arc<CertStore>>,
     readiness: Arc<Readiness>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
-    pipeline: JoinHandle<()>,
+    /// A single node's pipeline; `None` in cluster mode, where the leader
+    /// polls and Redis is the state (no state file).
+    pipeline: Option<LocalPipeline>,
     saver: Option<JoinHandle<()>>,
-    /// Cluster mode: the leader polls (not this supervisor's scheduler) and
-    /// Redis is the state (no state file).
     cluster: Option<Cluster>,
     subscribers: Arc<server::Subscribers>,
 }
+
+/// A single node's pipeline task ([`run_local_pipeline`]), and how to give it
+/// a new feed configuration.
+struct LocalPipeline {
+    reconfigure: mpsc::Sender<Reconfigure>,
+    task: JoinHandle<()>,
+}
+
+/// New feeds for the local pipeline, and where it says what changed.
+type Reconfigure = (Vec<FeedConfig>, oneshot::Sender<Vec<String>>);
 
 /// Starts everything and returns once the listeners are bound and every feed is
 /// scheduled (their first polls are under way).
@@ -77,7 +83,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
     // cluster mode, where Redis is the state).
     let clustered = config.cluster.is_some();
     let saved = if clustered { None } else { config.state_dir.as_deref().and_then(state::load) };
-    let mut diffs = FeedDiffs::new(saved.iter().flat_map(|s| s.games.iter().cloned()));
     let hub = Arc::new(match saved {
         Some(saved) => {
             readiness.has_data.store(true, Ordering::Relaxed);
@@ -87,8 +92,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
             .with_ring_max_bytes(limits.ring_max_bytes),
     });
-    // Restored games of feeds no longer configured leave before anything is served.
-    publish(&hub, diffs.orphans(&config.feeds));
     let health = HealthBoard::default();
 
     // Bind everything before starting anything, so a port in use fails cleanly.
@@ -110,25 +113,19 @@ pub async fn start(config: Config) -> Result<Running, String> {
     };
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
 
-    let (updates_tx, updates_rx) = mpsc::channel::<FeedUpdate>(64);
-    let pipeline = tokio::spawn(run_pipeline(updates_rx, hub.clone(), diffs, readiness.clone()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let saver = config.state_dir.clone().filter(|_| !clustered).map(|dir| tokio::spawn(save_after_changes(hub.clone(), dir, shutdown_rx.clone())));
 
     report_ignored_feed_files(&config.ignored_feed_files);
-    let client = fetch::client();
-    let mut scheduler = FeedScheduler::start().await?;
-    for feed in &config.feeds {
-        telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
-    }
-    let cluster = match config.cluster.clone() {
-        Some(c) => Some(Cluster::start(c, config.feeds.clone(), &limits, hub.clone(), health.clone(), readiness.clone())),
-        None => {
+    let (pipeline, cluster) = match config.cluster.clone() {
+        Some(c) => {
+            // Every node shows every feed's series, whichever node polls.
             for feed in &config.feeds {
-                scheduler.add(Arc::new(Poller::new(feed.clone(), client.clone(), health.clone(), updates_tx.clone()))).await?;
+                telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
             }
-            None
+            (None, Some(Cluster::start(c, config.feeds.clone(), &limits, hub.clone(), health.clone(), readiness.clone())))
         }
+        None => (Some(start_local_pipeline(&config, hub.clone(), health.clone(), readiness.clone()).await?), None),
     };
 
     let ctx = ServerContext {
@@ -172,11 +169,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let (control, control_rx) = mpsc::channel(4);
     let supervisor = Supervisor {
         config,
-        scheduler,
-        client,
         health: health.clone(),
         hub: hub.clone(),
-        updates: updates_tx,
         certs,
         readiness,
         shutdown,
@@ -190,43 +184,42 @@ pub async fn start(config: Config) -> Result<Running, String> {
     Ok(Running { addr, tls_addr, admin_addr, hub, health, subscribers, control, supervisor })
 }
 
-/// Restored games whose feed is no longer configured (renamed or removed while
-/// the service was stopped) leave through `remove` events now, before anything
-/// is served: no poller will ever answer for them, so nothing else would.
-/// The diff stage: one [`FeedDiff`](crate::diff::FeedDiff) per feed, fed by the
-/// pollers, publishing to the hub. One task, so each feed's polls are applied in order.
-async fn run_pipeline(mut updates: mpsc::Receiver<FeedUpdate>, hub: Arc<Hub>, mut diffs: FeedDiffs, readiness: Arc<Readiness>) {
-    while let Some(update) = updates.recv().await {
-        let feed = update.feed.clone();
-        let events = diffs.apply(update);
-        readiness.has_data.store(true, Ordering::Relaxed);
-        let count = events.len();
-        if let Some(seq) = publish(&hub, events) {
-            tracing::debug!(feed = %feed, events = count, seq, "published");
-        }
+/// Starts polling the configured feeds into the hub. Restored games whose feed
+/// is no longer configured (renamed or removed while the service was stopped)
+/// leave through `remove` events now, before anything is served.
+async fn start_local_pipeline(config: &Config, mut hub: Arc<Hub>, health: HealthBoard, readiness: Arc<Readiness>) -> Result<LocalPipeline, String> {
+    let games = hub.games().iter().map(|g| g.game.clone()).collect::<Vec<_>>();
+    let mut set = FeedSet::start(games, fetch::client(), health).await?;
+    let started = set.reconcile(config.feeds.clone()).await;
+    if let Some(error) = started.failed.into_iter().next() {
+        set.stop().await;
+        return Err(error);
     }
+    let Ok(_) = pipeline::publish(&mut hub, started.events).await;
+    let (reconfigure, requests) = mpsc::channel(4);
+    let task = tokio::spawn(run_local_pipeline(set, hub, readiness, requests));
+    Ok(LocalPipeline { reconfigure, task })
 }
 
-/// Counts and publishes `events`; the last seq, if there were any.
-fn publish(hub: &Hub, events: Vec<Event>) -> Option<u64> {
-    if events.is_empty() {
-        return None;
-    }
-    count_events(&events);
-    Some(hub.publish(events))
-}
-
-pub(crate) fn count_events(events: &[Event]) {
-    for event in events {
-        match event {
-            Event::Update { changes, .. } => {
-                for change in changes {
-                    metrics::counter!(telemetry::EVENTS, "kind" => change.name()).increment(1);
-                }
+/// A single node's pipeline: one task owns the feed set, so each feed's polls
+/// and reloads are applied in order. Ends when the supervisor drops its
+/// sender; it is then the last to publish.
+async fn run_local_pipeline(mut set: FeedSet, mut hub: Arc<Hub>, readiness: Arc<Readiness>, mut requests: mpsc::Receiver<Reconfigure>) {
+    loop {
+        tokio::select! {
+            events = set.next_poll() => {
+                readiness.has_data.store(true, Ordering::Relaxed);
+                let Ok(_) = pipeline::publish(&mut hub, events).await;
             }
-            Event::Remove { .. } => metrics::counter!(telemetry::EVENTS, "kind" => "remove").increment(1),
+            request = requests.recv() => {
+                let Some((feeds, reply)) = request else { break };
+                let reconciled = set.reconcile(feeds).await;
+                let Ok(_) = pipeline::publish(&mut hub, reconciled.events).await;
+                let _ = reply.send(reconciled.changes);
+            }
         }
     }
+    set.stop().await;
 }
 
 /// Writes the state file shortly after changes: at most once a second, so a
@@ -374,31 +367,11 @@ impl Supervisor {
             tracing::info!(changes = %summary, "configuration reloaded (cluster mode)");
             return Ok(summary);
         }
-        let old: HashMap<String, FeedConfig> = self.config.feeds.iter().map(|f| (f.id.clone(), f.clone())).collect();
         let mut summary = Vec::new();
-        for feed in old.values() {
-            if !new.feeds.iter().any(|f| f.id == feed.id) {
-                self.scheduler.remove(&feed.id).await;
-                let retire = FeedUpdate { feed: feed.id.clone(), remove_after: feed.remove_after_missed_polls, polled: Polled::Retired };
-                let _ = self.updates.send(retire).await;
-                summary.push(format!("-{}", feed.id));
-            }
-        }
-        for feed in &new.feeds {
-            match old.get(&feed.id) {
-                Some(previous) if previous == feed => continue,
-                Some(_) => {
-                    // Changed: restart its poller; its games stay and are diffed
-                    // against the new poller's first answer.
-                    self.scheduler.remove(&feed.id).await;
-                    summary.push(format!("~{}", feed.id));
-                }
-                None => summary.push(format!("+{}", feed.id)),
-            }
-            telemetry::register_feed(&feed.id, feed.schedule_idle.is_some());
-            let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), self.updates.clone()));
-            if let Err(e) = self.scheduler.add(poller).await {
-                tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");
+        if let Some(pipeline) = &self.pipeline {
+            let (reply, changes) = oneshot::channel();
+            if pipeline.reconfigure.send((new.feeds.clone(), reply)).await.is_ok() {
+                summary = changes.await.unwrap_or_default();
             }
         }
         self.config.feeds = new.feeds;
@@ -425,14 +398,13 @@ impl Supervisor {
         while self.subscribers.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.scheduler.shutdown().await;
-        drop(self.updates);
         // The pipeline is the only publisher: once it has ended no event can
-        // follow the save, so the file may say clean. (Pollers still finishing a
-        // request hold senders, so it would not end by itself; a poll it drops
-        // here is polled again by the next start.)
-        self.pipeline.abort();
-        let _ = self.pipeline.await;
+        // follow the save, so the file may say clean. (A poll still under way
+        // is dropped; it is polled again by the next start.)
+        if let Some(pipeline) = self.pipeline {
+            drop(pipeline.reconfigure);
+            let _ = pipeline.task.await;
+        }
         // Shutdown was signalled above: the periodic saver ends after the write
         // under way, if any (aborting it would leave that write running, to land
         // after the final one).

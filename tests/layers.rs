@@ -39,11 +39,7 @@ const LEAVES: &[&str] = &["untrusted", "telemetry", "readiness"];
 ///
 /// - `TopicGauge` (one client's topics in a metric) takes a `hub::Subscription`:
 ///   it moves into `src/server`, with the connection core's lifecycle guard.
-const MOVING_WITH_THE_SERVER_CORE: &[(&str, &str)] = &[
-    ("src/telemetry.rs", "hub"),
-    // Moving in the commits that follow this test.
-    ("src/cluster/leader.rs", "app"),
-];
+const MOVING_WITH_THE_SERVER_CORE: &[(&str, &str)] = &[("src/telemetry.rs", "hub")];
 
 #[test]
 fn layers_only_point_down() {

@@ -10,6 +10,7 @@
 pub mod fetch;
 pub mod health;
 pub mod mode;
+pub mod pipeline;
 pub mod redirect;
 pub mod resolver;
 
