@@ -160,3 +160,66 @@ fn count(events: &[Event]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::diff::Polled;
+    use crate::model::{Game, Team};
+
+    /// A feed whose upstream refuses connections (port 9, discard): its first
+    /// poll fails at once and the next is an hour away, so only what a test
+    /// hands the set is ever applied.
+    fn feed(id: &str, league: &str) -> FeedConfig {
+        let text = format!("id = \"{id}\"\nadapter = \"espn\"\nurl = \"http://127.0.0.1:9/\"\nschedule = \"3600s\"\nleague = \"{league}\"\nsport = \"s\"\n");
+        crate::config::load_feed(Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn game(feed: &str, id: &str, score: i64) -> Game {
+        let team = |abbr: &str| Team { id: abbr.into(), name: abbr.into(), abbr: abbr.into(), score: Some(score), ..Team::default() };
+        Game { id: Game::make_id(feed, id), feed: feed.into(), league: "l".into(), home: team("AAA"), away: team("BBB"), ..Game::default() }
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::feeds::fetch::client()
+    }
+
+    fn removed(events: &[Event]) -> Vec<String> {
+        events.iter().filter(|e| matches!(e, Event::Remove { .. })).map(|e| e.game().id.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn reconciling_stops_restarts_adds_and_retires() {
+        let games = [game("a", "1", 1), game("b", "1", 1), game("gone", "1", 1)];
+        let mut set = FeedSet::start(games, client(), HealthBoard::default()).await.unwrap();
+        let first = set.reconcile(vec![feed("a", "l"), feed("b", "l")]).await;
+        assert_eq!(first.changes, ["+a", "+b"]);
+        assert_eq!(removed(&first.events), ["gone:1"], "the starting game of a feed no longer configured leaves");
+        assert!(first.failed.is_empty());
+        let second = set.reconcile(vec![feed("a", "other"), feed("c", "l")]).await;
+        assert_eq!(second.changes, ["-b", "~a", "+c"]);
+        assert_eq!(removed(&second.events), ["b:1"], "a removed feed's games leave, those it started with too");
+        assert_eq!(set.reconcile(vec![feed("a", "other"), feed("c", "l")]).await.changes, Vec::<String>::new());
+        set.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_poll_of_a_feed_no_longer_polled_is_dropped() {
+        let mut set = FeedSet::start([], client(), HealthBoard::default()).await.unwrap();
+        set.reconcile(vec![feed("a", "l"), feed("b", "l")]).await;
+        set.reconcile(vec![feed("a", "l")]).await;
+        // A poll of `b` that was under way when it was removed, then one of `a`.
+        for (id, score) in [("b", 5), ("a", 7)] {
+            let polled = Polled::Games(vec![game(id, "1", score)]);
+            set.sender.send(FeedUpdate { feed: id.into(), remove_after: 3, polled }).await.unwrap();
+        }
+        let events = tokio::time::timeout(Duration::from_secs(10), set.next_poll()).await.expect("a's poll");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].game().id, "a:1", "b's late poll is not applied: its games left for good");
+        set.stop().await;
+    }
+}
