@@ -83,15 +83,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
     // cluster mode, where Redis is the state).
     let clustered = config.cluster.is_some();
     let saved = if clustered { None } else { config.state_dir.as_deref().and_then(state::load) };
-    let hub = Arc::new(match saved {
-        Some(saved) => {
-            readiness.has_data.store(true, Ordering::Relaxed);
-            Hub::restore(saved, limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
-                .with_ring_max_bytes(limits.ring_max_bytes)
-        }
-        None => Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age)
-            .with_ring_max_bytes(limits.ring_max_bytes),
-    });
+    let hub = Arc::new(
+        Hub::new(Hub::new_epoch(), limits.broadcast_capacity, limits.ring_capacity, limits.ring_max_age).with_ring_max_bytes(limits.ring_max_bytes),
+    );
+    if let Some(saved) = saved {
+        readiness.has_data.store(true, Ordering::Relaxed);
+        saved.restore_into(&hub);
+    }
     let health = HealthBoard::default();
 
     // Bind everything before starting anything, so a port in use fails cleanly.
@@ -245,7 +243,7 @@ async fn save_after_changes(hub: Arc<Hub>, dir: PathBuf, mut shutdown: watch::Re
 /// `clean` only from a graceful shutdown after the pipeline stopped: see
 /// [`state`] for why only such a file continues its epoch.
 async fn save_state(hub: &Arc<Hub>, dir: &std::path::Path, clean: bool) {
-    let saved = hub.save();
+    let saved = state::SavedHub::of(hub);
     let dir = dir.to_path_buf();
     let write = if clean { state::save_clean } else { state::save };
     let result = tokio::task::spawn_blocking(move || write(&dir, saved)).await;
