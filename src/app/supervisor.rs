@@ -207,7 +207,7 @@ impl Supervisor {
         for server in self.servers {
             let _ = server.await;
         }
-        // Give clients a moment to get their close frames.
+        // Give clients a moment to be closed (1001) before polling stops.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while self.subscribers.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

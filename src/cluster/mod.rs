@@ -8,8 +8,8 @@
 //!                  (lease + seq check)  + snapshot hash
 //! ```
 //!
-//! - [`leader`]: the pollers and diff of the one node that polls,
-//!   and the atomic publish.
+//! - [`leader`]: the one node that polls: it runs the pipeline
+//!   (`crate::feeds::pipeline`) for a term, publishing with the atomic script.
 //! - [`lease`]: the leader lease, its keeper, and the term's deadline.
 //! - [`follow`]: every node's stream reader: catch-up at start, tailing, epochs.
 //! - [`scripts`]: the keys and the Lua scripts (the only writers).

@@ -1,10 +1,14 @@
 //! Configuration: one main TOML file plus a directory of feed files.
 //!
 //! Loading is two passes. serde (with `deny_unknown_fields`) turns each file into
-//! its raw shape; then [`validate`] checks every value and turns the raw shapes
-//! into the typed [`Config`] the rest of the service uses. Both passes report
+//! its raw shape; then the `validate_*` functions check every value and turn
+//! the raw shapes into the typed [`Config`] the rest of the service uses. Both passes report
 //! *every* problem as `file:line: key: message`, so an operator fixes a broken
 //! config in one round instead of one error per restart.
+//!
+//! This module holds the main file's sections; [`cluster`] the `[cluster]`
+//! section, `feed` the feed files, [`window`] their active windows, [`units`]
+//! durations and sizes, `report` and [`locate`] the `file:line: key` of each problem.
 
 pub mod cluster;
 mod feed;

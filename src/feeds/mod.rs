@@ -1,11 +1,17 @@
 //! Feeds: the first stage of the pipeline. A [`Poller`] per configured feed,
 //! fired by a [`FeedScheduler`], fetches its upstream, hands the body to the
 //! feed's adapter, and passes good game lists downstream as
-//! [`FeedUpdate`](crate::diff::FeedUpdate)s.
+//! [`FeedUpdate`]s.
 //!
 //! Everything that can go wrong with an upstream stops here: failures are logged,
 //! recorded in the feed's health, slow the feed down (backoff, Retry-After), and
 //! never reach the diff.
+//!
+//! - [`pipeline`]: the feeds one publisher polls and the step that publishes
+//!   what they change, for a single node and the cluster's leader alike;
+//! - [`fetch`], [`redirect`], [`resolver`]: one poll's HTTP request, the
+//!   redirects it may follow, and the addresses it may connect to;
+//! - [`mode`]: adaptive polling (live or idle); [`health`]: each feed's record.
 
 pub mod fetch;
 pub mod health;

@@ -11,7 +11,7 @@
 //! - [`sequence`]: numbering, storing and broadcasting events (publish, apply);
 //! - [`subscribe`]: hello, listening, and a client's catch-up (replay or snapshot);
 //! - [`publication`]: what is broadcast, and which part of it a client wants;
-//! - [`ring`]: the replay ring behind `since`;
+//! - `ring`: the replay ring behind `since`;
 //! - [`snapshot`]: the current state as a snapshot frame or the REST document;
 //! - [`topics`], [`topic_seqs`], [`frames`], [`activity`]: routing, the
 //!   snapshot API's versions, the JSON of every frame, the status page's numbers.
@@ -73,8 +73,8 @@ struct HubState {
     ring: Ring,
     /// Events committed per minute, for the status page.
     rate: activity::EventRate,
-    /// Replaced by [`Hub::reset`]: dropping the old sender ends every session
-    /// of the old history, and their clients resume from their `since`.
+    /// Replaced by [`Hub::reset`]: dropping the old sender closes every
+    /// receiver of the old history, and their clients resume from their `since`.
     tx: broadcast::Sender<Arc<Published>>,
     /// How long a `since` ahead of this hub waits for it (cluster mode: a
     /// client may come from a node further along the stream). Zero by default.
@@ -188,8 +188,8 @@ impl Hub {
         self.reset_to(History { epoch, seq, games, ring });
     }
 
-    /// Starts over from `history`. Every current session ends (its broadcast
-    /// closes) and its client resumes with `since`, by replay when the new
+    /// Starts over from `history`. Every current receiver closes, and its
+    /// client resumes with `since`, by replay when the new
     /// ring covers it, else by snapshot: never a gap. A fresh hub reset to a
     /// saved history continues it.
     pub fn reset_to(&self, history: History) {

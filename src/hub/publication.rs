@@ -69,8 +69,8 @@ impl Published {
     }
 }
 
-// The hyper-path SSE session's two helpers (`server/sse`): they go when it
-// does, both at once.
+// Used only by the SSE stream the hyper path still serves (`server/sse`):
+// these two go when it does.
 
 impl Published {
     /// The one frame (JSON) this subscription should receive for this

@@ -176,13 +176,13 @@ fn applied_events_must_continue_the_history_exactly() {
 }
 
 #[test]
-fn a_reset_ends_sessions_and_starts_the_new_history() {
+fn a_reset_closes_receivers_and_starts_the_new_history() {
     let h = hub();
     h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nba", 1))]);
     let (_, _, mut rx) = h.connect(20);
     let ring = vec![stamp(update(game("3", "nfl", 7)), 5, now_ms())];
     h.reset("ep2".into(), 5, vec![game("3", "nfl", 7)], ring);
-    assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)), "old sessions end");
+    assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)), "old receivers close");
     assert_eq!((h.epoch(), h.seq(), h.games().len()), ("ep2".to_string(), 5, 1));
     let mut sub = Subscription::default();
     let since = Since { epoch: "ep2".into(), seq: 4 };
