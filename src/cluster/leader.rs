@@ -15,7 +15,6 @@
 //! fenced are not made. The leader's own hub is fed from the stream, like
 //! every other node's ([`super::follow`]).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -299,22 +298,20 @@ impl Publisher for Term<'_> {
     type Refused = &'static str;
 
     /// Publishes unless the lease ends first; moves the term's seq on.
-    fn publish(&mut self, events: Vec<Event>) -> impl Future<Output = Result<u64, &'static str>> + Send {
-        async move {
-            let until = lease::until(&self.held).ok_or("lease expired")?;
-            tokio::select! {
-                biased;
-                published = self.leader.publish(&self.epoch, self.seq, events, until) => {
-                    self.seq = published?;
-                    Ok(self.seq)
-                }
-                why = lease::ends(&mut self.held) => {
-                    // Sent, unanswered when the lease ended: should it ever reach
-                    // Redis, the script refuses it.
-                    metrics::counter!(status::PUBLISH_FAILURES, "reason" => "timeout").increment(1);
-                    tracing::warn!(reason = why, seq = self.seq, "the lease ended while a publish was unanswered");
-                    Err(why)
-                }
+    async fn publish(&mut self, events: Vec<Event>) -> Result<u64, &'static str> {
+        let until = lease::until(&self.held).ok_or("lease expired")?;
+        tokio::select! {
+            biased;
+            published = self.leader.publish(&self.epoch, self.seq, events, until) => {
+                self.seq = published?;
+                Ok(self.seq)
+            }
+            why = lease::ends(&mut self.held) => {
+                // Sent, unanswered when the lease ended: should it ever reach
+                // Redis, the script refuses it.
+                metrics::counter!(status::PUBLISH_FAILURES, "reason" => "timeout").increment(1);
+                tracing::warn!(reason = why, seq = self.seq, "the lease ended while a publish was unanswered");
+                Err(why)
             }
         }
     }

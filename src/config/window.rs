@@ -112,7 +112,7 @@ mod tests {
         let w = ActiveWindow::parse("Fri-Sun,Wed 10:00-11:00").unwrap();
         assert!(w.contains(&at("2026-11-25T10:30:00Z"))); // Wednesday
         assert!(!w.contains(&at("2026-11-26T10:30:00Z"))); // Thursday
-        assert!(w.contains(&at("2026-11-30T10:30:00Z")) == false); // Monday
+        assert!(!w.contains(&at("2026-11-30T10:30:00Z"))); // Monday
         assert!(w.contains(&at("2026-11-29T10:30:00Z"))); // Sunday
     }
 
