@@ -46,7 +46,7 @@ pub fn mapped(data: &[u8]) {
     downstream(adapter, data);
 }
 
-/// A client's WebSocket text message, parsed as the session parses it, and a
+/// A client's WebSocket text message, parsed as the server parses it, and a
 /// subscribe carried out against a hub with history.
 pub fn client_message(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };

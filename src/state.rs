@@ -1,6 +1,7 @@
 //! The state file: the hub's games, epoch, seq and replay ring on disk, so a
 //! restarted service serves the last scores at once and clients resume with
-//! `since` across the restart.
+//! `since` across the restart. [`SavedHub`] is the saved form of a hub's
+//! [`History`]; restoring it is resetting a fresh hub to it.
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the directory):
 //! a crash mid-write leaves the previous file intact. Each write has a
@@ -26,7 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hub::SavedHub;
+use crate::hub::{EventFrame, History, Hub, Routing};
+use crate::model::Game;
 
 const FILE_NAME: &str = "state.json";
 const FORMAT_VERSION: u32 = 1;
@@ -40,6 +42,66 @@ struct StateFile {
     #[serde(default)]
     clean: bool,
     hub: SavedHub,
+}
+
+/// Everything needed to bring a hub back after a restart: clients resume with
+/// `since` across it with no gap and no duplicate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedHub {
+    pub epoch: String,
+    pub seq: u64,
+    pub games: Vec<Game>,
+    pub ring: Vec<SavedEvent>,
+}
+
+/// One event of the replay ring: its frame, and the routing that decides
+/// which resuming clients get it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedEvent {
+    pub seq: u64,
+    pub ts: i64,
+    pub id: String,
+    pub feed: String,
+    pub league: String,
+    pub home_abbr: String,
+    pub away_abbr: String,
+    /// The frame's JSON text, exactly as sent.
+    pub frame: String,
+}
+
+impl SavedHub {
+    /// The hub's history, in the file's form.
+    pub fn of(hub: &Hub) -> SavedHub {
+        let History { epoch, seq, games, ring } = hub.history();
+        let ring = ring
+            .iter()
+            .map(|e| SavedEvent {
+                seq: e.seq,
+                ts: e.ts,
+                id: e.routing.id.clone(),
+                feed: e.routing.feed.clone(),
+                league: e.routing.league.clone(),
+                home_abbr: e.routing.home_abbr.clone(),
+                away_abbr: e.routing.away_abbr.clone(),
+                frame: String::from_utf8_lossy(&e.bytes).into_owned(),
+            })
+            .collect();
+        SavedHub { epoch, seq, games, ring }
+    }
+
+    /// Continues this history in `hub` (a fresh one, at start): the same
+    /// epoch, seq, games and replay ring.
+    pub fn restore_into(self, hub: &Hub) {
+        let ring = self
+            .ring
+            .into_iter()
+            .map(|e| {
+                let routing = Routing { id: e.id, feed: e.feed, league: e.league, home_abbr: e.home_abbr, away_abbr: e.away_abbr };
+                std::sync::Arc::new(EventFrame { seq: e.seq, ts: e.ts, routing, bytes: e.frame.into() })
+            })
+            .collect();
+        hub.reset_to(History { epoch: self.epoch, seq: self.seq, games: self.games, ring });
+    }
 }
 
 pub fn path_in(dir: &Path) -> PathBuf {
@@ -64,7 +126,7 @@ pub fn load(dir: &Path) -> Option<SavedHub> {
         tracing::warn!(old_epoch = %hub.epoch, seq = hub.seq,
             "the state file is not from a graceful shutdown (a crash?): keeping its games under a new epoch; resuming clients get a snapshot");
     }
-    hub.epoch = crate::hub::Hub::new_epoch();
+    hub.epoch = Hub::new_epoch();
     hub.ring.clear();
     Some(hub)
 }
@@ -185,7 +247,7 @@ mod tests {
     fn only_a_clean_file_continues_its_epoch_and_only_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut with_ring = saved();
-        with_ring.ring.push(crate::hub::SavedEvent {
+        with_ring.ring.push(SavedEvent {
             seq: 7,
             ts: 0,
             id: "f:1".into(),
@@ -222,7 +284,7 @@ mod tests {
             let mut hub = saved();
             hub.seq = writer as u64;
             hub.ring = (0..2000)
-                .map(|i| crate::hub::SavedEvent {
+                .map(|i| SavedEvent {
                     seq: i,
                     ts: 0,
                     id: format!("w{writer}:{i}"),
@@ -274,6 +336,34 @@ mod tests {
         assert!(load(dir.path()).is_some());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn a_restored_hub_continues_the_same_history() {
+        use crate::diff::{Change, Event};
+        use crate::hub::{Catchup, Since, Subscription};
+        use std::time::Duration;
+        let game = |id: &str, league: &str, score: i64| {
+            let team = |abbr: &str| crate::model::Team { id: abbr.into(), name: abbr.into(), abbr: abbr.into(), score: Some(score), ..Default::default() };
+            Game { id: format!("f:{id}"), feed: "f".into(), league: league.into(), home: team("AAA"), away: team("BBB"), ..Game::default() }
+        };
+        let update = |g: Game| Event::Update { changes: vec![Change::Score], game: g };
+        let fresh = || Hub::new("other".into(), 16, 100, Duration::from_secs(600));
+        let h = Hub::new("ep".into(), 16, 100, Duration::from_secs(600));
+        h.publish(vec![update(game("1", "nba", 1)), update(game("2", "nfl", 1))]);
+        h.publish(vec![Event::Remove { game: game("2", "nfl", 1) }]);
+        let json_text = serde_json::to_string(&SavedHub::of(&h)).unwrap();
+        let restored = fresh();
+        serde_json::from_str::<SavedHub>(&json_text).unwrap().restore_into(&restored);
+        assert_eq!((restored.epoch(), restored.seq(), restored.games().len()), ("ep".to_string(), 3, 1));
+        let mut sub = Subscription::default();
+        let since = Since { epoch: "ep".into(), seq: 1 };
+        let nfl = ["league:nfl".parse().unwrap()];
+        let Catchup::Replay(Some(replay)) = restored.subscribe(&mut sub, &nfl, Some(&since)) else { panic!("a replay") };
+        let replay: serde_json::Value = serde_json::from_slice(&replay).unwrap();
+        let seqs: Vec<u64> = replay["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [2, 3], "the nfl add and its removal, from the saved ring");
+        assert_eq!(restored.publish(vec![update(game("1", "nba", 5))]), 4);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn register_at_zero() {
     }
 }
 
-/// A feed's own series, at zero, as soon as it is scheduled (see [`register_at_zero`]).
+/// A feed's own series, at zero, as soon as it is scheduled (see `register_at_zero`).
 /// `adaptive`: polled in `live` and `idle` modes rather than `fixed`.
 pub fn register_feed(feed: &str, adaptive: bool) {
     let feed = feed.to_string();

@@ -153,8 +153,8 @@ fn the_replay_ring_is_bounded_by_bytes() {
         let games = adapter.parse(&serde_json::to_vec(&body).unwrap()).unwrap();
         hub.publish(diff.apply(games, chrono::Utc::now()));
     }
-    let saved = hub.save();
-    let held: usize = saved.ring.iter().map(|e| e.frame.len()).sum();
+    let saved = hub.history();
+    let held: usize = saved.ring.iter().map(|e| e.bytes.len()).sum();
     assert!(held <= 64 << 10, "the ring holds {held} bytes");
     assert!(saved.ring.len() > 10 && saved.ring.len() < 400, "{} events kept", saved.ring.len());
     assert_eq!(saved.ring.last().unwrap().seq, hub.seq(), "the newest events are the ones kept");

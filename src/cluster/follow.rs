@@ -23,13 +23,13 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::RedisResult;
 use tokio::sync::watch;
 
-use super::config::ClusterConfig;
 use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
+use crate::config::ClusterConfig;
 use crate::hub::{now_ms, Hub, Sequenced};
 use crate::model::Game;
-use crate::server::Readiness;
+use crate::readiness::Readiness;
 
 /// How long one `XREAD` waits for events; also how often the meta hash is
 /// checked while nothing is published.

@@ -3,10 +3,11 @@
 //! A node holds the lease `{name}:leader` ([`super::lease`]: taken with a
 //! script, renewed every lease/3 by a task of its own, released with a
 //! compare-and-DEL when the node stops); the others try for it every second.
-//! While it holds the lease the node runs a *term*: it starts its diffs from
-//! the snapshot hash (so its first poll emits only real changes), runs the
-//! pollers, and publishes each poll's events with one atomic script that
-//! checks the lease and the seq it expects. The term ends, and polling stops
+//! While it holds the lease the node runs a *term*: the pipeline a single node
+//! runs too ([`crate::feeds::pipeline`]), its diffs started from the snapshot
+//! hash (so its first poll emits only real changes), with the term as its
+//! publisher: each poll's events go out in one atomic script that checks the
+//! lease and the seq it expects. The term ends, and polling stops
 //! at once, when the script refuses (NOT_LEADER after a pause, or Redis lost
 //! data), when the lease is lost, or when it runs out because Redis does not
 //! answer in time (an error, or silence behind a partition): every call to
@@ -18,17 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::config::ClusterConfig;
 use super::lease::{self, Held, Lease};
 use super::link::Link;
 use super::scripts::{self, Keys};
 use super::status::{self, ClusterStatus};
-use crate::config::FeedConfig;
-use crate::diff::{Event, FeedDiffs};
-use crate::feeds::{FeedScheduler, FeedUpdate, HealthBoard, Poller};
+use crate::config::{ClusterConfig, FeedConfig};
+use crate::diff::Event;
+use crate::feeds::pipeline::{self, FeedSet, Publisher};
+use crate::feeds::HealthBoard;
 use crate::hub::{self, now_ms, Hub};
 use crate::model::Game;
 
@@ -55,12 +56,14 @@ pub struct Leader {
     acked: Option<(String, u64)>,
 }
 
-/// What a term polls: the feeds it runs, their pollers, and the diffs.
-struct Polling {
-    feeds: Vec<FeedConfig>,
-    scheduler: FeedScheduler,
-    diffs: FeedDiffs,
-    updates: mpsc::Sender<FeedUpdate>,
+/// One term of leadership: the history it continues (its epoch, and the last
+/// seq Redis holds) for as long as its lease is held. Its pipeline publishes
+/// through it: each publication is one PUBLISH script, raced against the lease.
+struct Term<'a> {
+    leader: &'a mut Leader,
+    epoch: String,
+    seq: u64,
+    held: watch::Receiver<Held>,
 }
 
 impl Leader {
@@ -126,24 +129,18 @@ impl Leader {
             Err(why) => return self.step_down(why),
         };
         let keeper = self.lease.keep(&epoch, until);
-        let mut held = keeper.held.clone();
-        let (updates, mut rx) = mpsc::channel::<FeedUpdate>(64);
-        let scheduler = match FeedScheduler::start().await {
-            Ok(s) => s,
+        let mut feeds = match FeedSet::start(games, self.client.clone(), self.health.clone()).await {
+            Ok(feeds) => feeds,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the feed scheduler");
                 return self.step_down("scheduler");
             }
         };
-        let feeds: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
-        let mut polling = Polling { feeds, scheduler, diffs: FeedDiffs::new(games), updates };
-        let why = self.publish_polls(&epoch, seq, &mut polling, &mut rx, &mut held, stop).await;
+        let held = keeper.held.clone();
+        let why = Term { leader: self, epoch, seq, held }.run(&mut feeds, stop).await;
         drop(keeper);
         let why = self.step_down(why);
-        for feed in &polling.feeds {
-            polling.scheduler.remove(&feed.id).await;
-        }
-        polling.scheduler.shutdown().await;
+        feeds.stop().await;
         why
     }
 
@@ -155,104 +152,6 @@ impl Leader {
         self.cmd.broken();
         tracing::warn!(reason = why, "no longer the leader: stopped polling and publishing");
         why
-    }
-
-    /// The term's work: publish each poll's events while the lease lasts.
-    async fn publish_polls(
-        &mut self,
-        epoch: &str,
-        mut seq: u64,
-        polling: &mut Polling,
-        rx: &mut mpsc::Receiver<FeedUpdate>,
-        held: &mut watch::Receiver<Held>,
-        stop: &mut watch::Receiver<bool>,
-    ) -> &'static str {
-        // Games of feeds this configuration no longer has (removed while no
-        // node led, or by a reload elsewhere) would stay forever: they leave.
-        let orphans = polling.diffs.orphans(&polling.feeds);
-        if let Err(why) = self.publish_within(epoch, &mut seq, orphans, held).await {
-            return why;
-        }
-        for feed in polling.feeds.clone() {
-            self.schedule(&mut polling.scheduler, &feed, &polling.updates).await;
-        }
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return "stopping",
-                why = lease::ends(held) => return why,
-                changed = self.feeds.changed() => {
-                    if changed.is_err() {
-                        return "stopping";
-                    }
-                    let retired = self.reload(polling).await;
-                    if let Err(why) = lease::within(held, self.announce()).await {
-                        return why;
-                    }
-                    if let Err(why) = self.publish_within(epoch, &mut seq, retired, held).await {
-                        return why;
-                    }
-                }
-                Some(update) = rx.recv() => {
-                    let events = polling.diffs.apply(update);
-                    if let Err(why) = self.publish_within(epoch, &mut seq, events, held).await {
-                        return why;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Follows a reload: stops the pollers of feeds removed or changed, starts
-    /// the new ones; returns the events of the removed feeds' games leaving.
-    async fn reload(&mut self, polling: &mut Polling) -> Vec<Event> {
-        let new: Vec<FeedConfig> = self.feeds.borrow_and_update().clone();
-        let mut retired = Vec::new();
-        for old in &polling.feeds {
-            match new.iter().find(|f| f.id == old.id) {
-                None => {
-                    polling.scheduler.remove(&old.id).await;
-                    retired.extend(polling.diffs.retire(old));
-                }
-                Some(f) if f != old => polling.scheduler.remove(&old.id).await,
-                Some(_) => {}
-            }
-        }
-        for feed in &new {
-            if !polling.feeds.iter().any(|f| f == feed) {
-                self.schedule(&mut polling.scheduler, feed, &polling.updates).await;
-            }
-        }
-        polling.feeds = new;
-        retired
-    }
-
-    /// Publishes `events` (if any) unless the lease ends first; moves `seq` on.
-    async fn publish_within(&mut self, epoch: &str, seq: &mut u64, events: Vec<Event>, held: &mut watch::Receiver<Held>) -> Result<(), &'static str> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let until = lease::until(held).ok_or("lease expired")?;
-        tokio::select! {
-            biased;
-            published = self.publish(epoch, *seq, events, until) => {
-                *seq = published?;
-                Ok(())
-            }
-            why = lease::ends(held) => {
-                // Sent, unanswered when the lease ended: should it ever reach
-                // Redis, the script refuses it.
-                metrics::counter!(status::PUBLISH_FAILURES, "reason" => "timeout").increment(1);
-                tracing::warn!(reason = why, seq = *seq, "the lease ended while a publish was unanswered");
-                Err(why)
-            }
-        }
-    }
-
-    async fn schedule(&self, scheduler: &mut FeedScheduler, feed: &FeedConfig, tx: &mpsc::Sender<FeedUpdate>) {
-        let poller = Arc::new(Poller::new(feed.clone(), self.client.clone(), self.health.clone(), tx.clone()));
-        if let Err(e) = scheduler.add(poller).await {
-            tracing::error!(feed = %feed.id, error = %e, "cannot schedule feed");
-        }
     }
 
     /// Reads the state a term starts from; begins a new epoch when Redis has
@@ -313,7 +212,6 @@ impl Leader {
 
     /// Publishes one poll's events; returns the new last seq, or why not.
     async fn publish(&mut self, epoch: &str, seq: u64, events: Vec<Event>, until: Instant) -> Result<u64, &'static str> {
-        crate::app::count_events(&events);
         let ts = now_ms();
         let stamped: Vec<hub::Sequenced> = events.into_iter().enumerate().map(|(i, e)| hub::stamp(e, seq + 1 + i as u64, ts)).collect();
         let mut invocation = scripts::PUBLISH.prepare_invoke();
@@ -353,5 +251,68 @@ impl Leader {
         metrics::counter!(status::PUBLISH_FAILURES, "reason" => reason).increment(1);
         tracing::warn!(reason, seq, "publish refused; this poll's events will be re-derived by the next term");
         Err(reason)
+    }
+}
+
+impl Term<'_> {
+    /// The term's work: poll the feeds the configuration names and publish
+    /// what they change, while the lease lasts; returns why it ended.
+    async fn run(&mut self, feeds: &mut FeedSet, stop: &mut watch::Receiver<bool>) -> &'static str {
+        // The first reconcile also retires the games of feeds this
+        // configuration no longer has (removed while no node led, or by a
+        // reload elsewhere): they would stay forever.
+        let configured = self.leader.feeds.borrow_and_update().clone();
+        let started = feeds.reconcile(configured).await;
+        if let Err(why) = pipeline::publish(self, started.events).await {
+            return why;
+        }
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return "stopping",
+                why = lease::ends(&mut self.held) => return why,
+                changed = self.leader.feeds.changed() => {
+                    if changed.is_err() {
+                        return "stopping";
+                    }
+                    let configured = self.leader.feeds.borrow_and_update().clone();
+                    let reconciled = feeds.reconcile(configured).await;
+                    if let Err(why) = lease::within(&mut self.held, self.leader.announce()).await {
+                        return why;
+                    }
+                    if let Err(why) = pipeline::publish(self, reconciled.events).await {
+                        return why;
+                    }
+                }
+                events = feeds.next_poll() => {
+                    if let Err(why) = pipeline::publish(self, events).await {
+                        return why;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The leader's publisher: Redis numbers the events for every node.
+impl Publisher for Term<'_> {
+    type Refused = &'static str;
+
+    /// Publishes unless the lease ends first; moves the term's seq on.
+    async fn publish(&mut self, events: Vec<Event>) -> Result<u64, &'static str> {
+        let until = lease::until(&self.held).ok_or("lease expired")?;
+        tokio::select! {
+            biased;
+            published = self.leader.publish(&self.epoch, self.seq, events, until) => {
+                self.seq = published?;
+                Ok(self.seq)
+            }
+            why = lease::ends(&mut self.held) => {
+                // Sent, unanswered when the lease ended: should it ever reach
+                // Redis, the script refuses it.
+                metrics::counter!(status::PUBLISH_FAILURES, "reason" => "timeout").increment(1);
+                tracing::warn!(reason = why, seq = self.seq, "the lease ended while a publish was unanswered");
+                Err(why)
+            }
+        }
     }
 }

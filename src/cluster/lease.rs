@@ -25,9 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{interval_at, sleep_until, timeout_at, Instant, MissedTickBehavior};
 
-use super::config::ClusterConfig;
 use super::link::Link;
 use super::scripts::{self, Keys};
+use crate::config::ClusterConfig;
 
 /// Bounds each lease command on a connection that answers at all.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo, RedisResult, ScriptInvocation};
 
-use super::config::{ClusterConfig, Engine};
+use crate::config::cluster::{ClusterConfig, Engine};
 
 /// Connecting must not hang a task that has other duties (renewing a lease).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -8,16 +8,16 @@
 //!                  (lease + seq check)  + snapshot hash
 //! ```
 //!
-//! - [`leader`]: the pollers and diff of the one node that polls,
-//!   and the atomic publish.
+//! - [`leader`]: the one node that polls: it runs the pipeline
+//!   (`crate::feeds::pipeline`) for a term, publishing with the atomic script.
 //! - [`lease`]: the leader lease, its keeper, and the term's deadline.
 //! - [`follow`]: every node's stream reader: catch-up at start, tailing, epochs.
 //! - [`scripts`]: the keys and the Lua scripts (the only writers).
 //! - [`link`]: connections (plain URL or Sentinel, optional password file).
 //! - [`status`]: role, leader, lag and Redis health for `/status` and `/metrics`.
-//! - [`config`]: the `[cluster]` section.
+//!
+//! The `[cluster]` section itself is read by [`crate::config::cluster`].
 
-pub mod config;
 pub mod follow;
 pub mod leader;
 pub mod lease;
@@ -32,13 +32,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::ClusterConfig;
 pub use status::ClusterStatus;
 
-use crate::config::{FeedConfig, Limits};
+use crate::config::{ClusterConfig, FeedConfig, Limits};
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
-use crate::server::Readiness;
+use crate::readiness::Readiness;
 
 /// A client whose `since` is ahead of this node (it came from a node further
 /// along the stream) waits this long for this node to catch up.

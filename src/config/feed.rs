@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::report::{parse_toml, ConfigError, ConfigErrors, FileCtx, Report};
 use super::{locate, parse_bytes, parse_duration, FeedConfig, Headers, Schedule};
 use crate::adapters::{AdapterKind, JsonMapping};
-use crate::feeds::window::ActiveWindow;
+use super::window::ActiveWindow;
 
 /// Values every feed gets unless its own file says otherwise.
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -97,6 +97,8 @@ pub(super) fn feed_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<Confi
     Ok((files, ignored))
 }
 
+/// Validates one feed file's text: `None` when it has any problem (each one
+/// is in `report`).
 pub(super) fn load_feed_text(
     path: &Path,
     text: &str,
@@ -107,103 +109,20 @@ pub(super) fn load_feed_text(
     let file = FileCtx { path, text };
     let before = report.errors.len();
 
-    if !valid_name(&raw.id) {
-        report.at(&file, "id", "use lowercase letters, digits, '-' and '_' (it appears in topics and game ids)");
-    }
-    if !valid_label(&raw.league) {
-        report.at(&file, "league", "must be non-empty, without spaces, ':' or ','  (it appears in topics)");
-    }
-    if !valid_label(&raw.sport) {
-        report.at(&file, "sport", "must be non-empty, without spaces, ':' or ','");
-    }
-
-    let adapter = match raw.adapter.as_str() {
-        "espn" => {
-            if raw.mapping.is_some() {
-                report.at(&file, "mapping", "only the `json` adapter takes a [mapping] table");
-            }
-            Some(AdapterKind::Espn)
-        }
-        "json" => match &raw.mapping {
-            None => {
-                report.at(&file, "mapping", "the `json` adapter needs a [mapping] table");
-                None
-            }
-            Some(m) => {
-                for (key, message) in m.validate() {
-                    report.at(&file, &format!("mapping.{key}"), &message);
-                }
-                Some(AdapterKind::Json(Box::new(m.clone())))
-            }
-        },
-        other => {
-            report.at(&file, "adapter", &format!("unknown adapter `{other}` (known: {})", AdapterKind::NAMES.join(", ")));
-            None
-        }
-    };
-
+    check_labels(&raw, &file, report);
+    let adapter = validate_adapter(&raw, &file, report);
     match reqwest::Url::parse(&raw.url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
         Ok(u) => report.at(&file, "url", &format!("scheme `{}` is not http or https", u.scheme())),
         Err(e) => report.at(&file, "url", &format!("not a URL: {e}")),
     }
-
-    let schedule = parse_schedule(&raw.schedule).map_err(|m| report.at(&file, "schedule", &m)).ok();
-    let schedule_idle = raw.schedule_idle.as_deref().and_then(|t| parse_schedule(t).map_err(|m| report.at(&file, "schedule_idle", &m)).ok());
-    if let (Some(Schedule::Every(fast)), Some(Schedule::Every(idle))) = (&schedule, &schedule_idle) {
-        if idle < fast {
-            report.at(&file, "schedule_idle", "must not poll more often than `schedule` (it is the schedule for quiet hours)");
-        }
-    }
-    let prestart = match &raw.prestart {
-        None => Duration::from_secs(30 * 60),
-        Some(_) if raw.schedule_idle.is_none() => {
-            report.at(&file, "prestart", "only means something with `schedule_idle` (adaptive polling)");
-            Duration::ZERO
-        }
-        Some(t) => parse_duration(t).map_err(|m| report.at(&file, "prestart", &m)).unwrap_or_default(),
-    };
-
-    let duration = |report: &mut Report, key: &str, own: &Option<String>, default: &Option<String>, fallback: Duration| {
-        match own.as_ref().or(default.as_ref()) {
-            None => fallback,
-            Some(text) => match parse_duration(text) {
-                Ok(d) if d > Duration::ZERO => d,
-                Ok(_) => {
-                    report.at(&file, key, "must be more than zero");
-                    fallback
-                }
-                Err(m) => {
-                    report.at(&file, key, &m);
-                    fallback
-                }
-            },
-        }
-    };
-    let timeout = duration(report, "timeout", &raw.timeout, &defaults.timeout, Duration::from_secs(10));
-    let backoff_initial = duration(report, "backoff_initial", &raw.backoff_initial, &defaults.backoff_initial, Duration::from_secs(2));
-    let backoff_max = duration(report, "backoff_max", &raw.backoff_max, &defaults.backoff_max, Duration::from_secs(300));
-    if backoff_max < backoff_initial {
-        report.at(&file, "backoff_max", "must not be less than backoff_initial");
-    }
-
+    let (schedule, schedule_idle, prestart) = validate_schedules(&raw, &file, report);
+    let timing = validate_timing(&raw, defaults, &file, report);
     let max_body_bytes = match raw.max_body_bytes.as_ref().or(defaults.max_body_bytes.as_ref()) {
         None => 8 << 20,
         Some(t) => parse_bytes(t).map_err(|m| report.at(&file, "max_body_bytes", &m)).unwrap_or(0),
     };
-
-    let mut headers = Vec::new();
-    for (name, value) in &raw.headers {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            report.at(&file, &format!("headers.{name}"), "not a valid HTTP header name");
-        } else if http::HeaderValue::from_str(value).is_err() {
-            // Never echo the value: it may be a secret.
-            report.at(&file, &format!("headers.{name}"), "value is not a valid HTTP header value");
-        } else {
-            headers.push((name.clone(), value.clone()));
-        }
-    }
-
+    let headers = validate_headers(&raw.headers, &file, report);
     let mut active = Vec::new();
     for (i, w) in raw.active.iter().enumerate() {
         match ActiveWindow::parse(w) {
@@ -218,16 +137,15 @@ pub(super) fn load_feed_text(
             chrono_tz::UTC
         }),
     };
-
-    let remove_after = raw.remove_after_missed_polls.or(defaults.remove_after_missed_polls).unwrap_or(3);
-    if remove_after == 0 {
-        report.at(&file, "remove_after_missed_polls", "must be at least 1");
-    }
-    let stale_after = raw.stale_after_missed_polls.or(defaults.stale_after_missed_polls).unwrap_or(3);
-    if stale_after == 0 {
-        report.at(&file, "stale_after_missed_polls", "must be at least 1");
-    }
-
+    let missed_polls = |report: &mut Report, key: &str, own: Option<u32>, default: Option<u32>| {
+        let count = own.or(default).unwrap_or(3);
+        if count == 0 {
+            report.at(&file, key, "must be at least 1");
+        }
+        count
+    };
+    let remove_after = missed_polls(report, "remove_after_missed_polls", raw.remove_after_missed_polls, defaults.remove_after_missed_polls);
+    let stale_after = missed_polls(report, "stale_after_missed_polls", raw.stale_after_missed_polls, defaults.stale_after_missed_polls);
     let allow_redirects_to = validate_origins(&raw.allow_redirects_to, &file, report);
 
     if report.errors.len() > before {
@@ -242,18 +160,127 @@ pub(super) fn load_feed_text(
         prestart,
         league: raw.league,
         sport: raw.sport,
-        timeout,
+        timeout: timing.timeout,
         headers: Headers(headers),
         max_body_bytes,
         active,
         timezone,
         remove_after_missed_polls: remove_after,
         stale_after_missed_polls: stale_after,
-        backoff_initial,
-        backoff_max,
+        backoff_initial: timing.backoff_initial,
+        backoff_max: timing.backoff_max,
         allow_redirects_to,
         source: path.to_path_buf(),
     })
+}
+
+/// `id`, `league` and `sport` appear in topics and game ids.
+fn check_labels(raw: &FeedFile, file: &FileCtx, report: &mut Report) {
+    if !valid_name(&raw.id) {
+        report.at(file, "id", "use lowercase letters, digits, '-' and '_' (it appears in topics and game ids)");
+    }
+    if !valid_label(&raw.league) {
+        report.at(file, "league", "must be non-empty, without spaces, ':' or ','  (it appears in topics)");
+    }
+    if !valid_label(&raw.sport) {
+        report.at(file, "sport", "must be non-empty, without spaces, ':' or ','");
+    }
+}
+
+/// `adapter`, and the `[mapping]` table the `json` adapter needs (and only it takes).
+fn validate_adapter(raw: &FeedFile, file: &FileCtx, report: &mut Report) -> Option<AdapterKind> {
+    match raw.adapter.as_str() {
+        "espn" => {
+            if raw.mapping.is_some() {
+                report.at(file, "mapping", "only the `json` adapter takes a [mapping] table");
+            }
+            Some(AdapterKind::Espn)
+        }
+        "json" => match &raw.mapping {
+            None => {
+                report.at(file, "mapping", "the `json` adapter needs a [mapping] table");
+                None
+            }
+            Some(m) => {
+                for (key, message) in m.validate() {
+                    report.at(file, &format!("mapping.{key}"), &message);
+                }
+                Some(AdapterKind::Json(Box::new(m.clone())))
+            }
+        },
+        other => {
+            report.at(file, "adapter", &format!("unknown adapter `{other}` (known: {})", AdapterKind::NAMES.join(", ")));
+            None
+        }
+    }
+}
+
+/// `schedule`, `schedule_idle` (adaptive polling) and its `prestart`.
+fn validate_schedules(raw: &FeedFile, file: &FileCtx, report: &mut Report) -> (Option<Schedule>, Option<Schedule>, Duration) {
+    let schedule = parse_schedule(&raw.schedule).map_err(|m| report.at(file, "schedule", &m)).ok();
+    let schedule_idle = raw.schedule_idle.as_deref().and_then(|t| parse_schedule(t).map_err(|m| report.at(file, "schedule_idle", &m)).ok());
+    if let (Some(Schedule::Every(fast)), Some(Schedule::Every(idle))) = (&schedule, &schedule_idle) {
+        if idle < fast {
+            report.at(file, "schedule_idle", "must not poll more often than `schedule` (it is the schedule for quiet hours)");
+        }
+    }
+    let prestart = match &raw.prestart {
+        None => Duration::from_secs(30 * 60),
+        Some(_) if raw.schedule_idle.is_none() => {
+            report.at(file, "prestart", "only means something with `schedule_idle` (adaptive polling)");
+            Duration::ZERO
+        }
+        Some(t) => parse_duration(t).map_err(|m| report.at(file, "prestart", &m)).unwrap_or_default(),
+    };
+    (schedule, schedule_idle, prestart)
+}
+
+/// A poll's timeout and the backoff after failures.
+struct Timing {
+    timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+fn validate_timing(raw: &FeedFile, defaults: &FeedDefaultsFile, file: &FileCtx, report: &mut Report) -> Timing {
+    let duration = |report: &mut Report, key: &str, own: &Option<String>, default: &Option<String>, fallback: Duration| {
+        match own.as_ref().or(default.as_ref()) {
+            None => fallback,
+            Some(text) => match parse_duration(text) {
+                Ok(d) if d > Duration::ZERO => d,
+                Ok(_) => {
+                    report.at(file, key, "must be more than zero");
+                    fallback
+                }
+                Err(m) => {
+                    report.at(file, key, &m);
+                    fallback
+                }
+            },
+        }
+    };
+    let timeout = duration(report, "timeout", &raw.timeout, &defaults.timeout, Duration::from_secs(10));
+    let backoff_initial = duration(report, "backoff_initial", &raw.backoff_initial, &defaults.backoff_initial, Duration::from_secs(2));
+    let backoff_max = duration(report, "backoff_max", &raw.backoff_max, &defaults.backoff_max, Duration::from_secs(300));
+    if backoff_max < backoff_initial {
+        report.at(file, "backoff_max", "must not be less than backoff_initial");
+    }
+    Timing { timeout, backoff_initial, backoff_max }
+}
+
+/// `[headers]`: valid names and values. A value is never echoed: it may be a secret.
+fn validate_headers(raw: &BTreeMap<String, String>, file: &FileCtx, report: &mut Report) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    for (name, value) in raw {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            report.at(file, &format!("headers.{name}"), "not a valid HTTP header name");
+        } else if http::HeaderValue::from_str(value).is_err() {
+            report.at(file, &format!("headers.{name}"), "value is not a valid HTTP header value");
+        } else {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
+    headers
 }
 
 /// `allow_redirects_to`: each entry an http(s) origin, nothing after the port.
@@ -272,7 +299,7 @@ fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<
                 && !entry.ends_with('/')
         });
         match parsed {
-            Some(u) => origins.push(crate::feeds::redirect::origin_of(&u)),
+            Some(u) => origins.push(origin_of(&u)),
             None => report.at(
                 file,
                 "allow_redirects_to",
@@ -281,6 +308,12 @@ fn validate_origins(raw: &[String], file: &FileCtx, report: &mut Report) -> Vec<
         }
     }
     origins
+}
+
+/// The origin of a URL as written in `allow_redirects_to` (`https://host[:port]`,
+/// default ports omitted): the form the redirect policy compares.
+pub fn origin_of(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// "15s" → an interval (whole seconds); six space-separated fields → a cron checked by the same

@@ -1,15 +1,21 @@
 //! Configuration: one main TOML file plus a directory of feed files.
 //!
 //! Loading is two passes. serde (with `deny_unknown_fields`) turns each file into
-//! its raw shape; then [`validate`] checks every value and turns the raw shapes
-//! into the typed [`Config`] the rest of the service uses. Both passes report
+//! its raw shape; then the `validate_*` functions check every value and turn
+//! the raw shapes into the typed [`Config`] the rest of the service uses. Both passes report
 //! *every* problem as `file:line: key: message`, so an operator fixes a broken
 //! config in one round instead of one error per restart.
+//!
+//! This module holds the main file's sections; [`cluster`] the `[cluster]`
+//! section, `feed` the feed files, [`window`] their active windows, [`units`]
+//! durations and sizes, `report` and [`locate`] the `file:line: key` of each problem.
 
+pub mod cluster;
 mod feed;
 pub mod locate;
 mod report;
 pub mod units;
+pub mod window;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,11 +25,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::adapters::AdapterKind;
-use crate::feeds::window::ActiveWindow;
 
-pub use feed::{load_feed, parse_schedule};
+pub use cluster::ClusterConfig;
+pub use feed::{load_feed, origin_of, parse_schedule};
 pub use report::{ConfigError, ConfigErrors};
 pub use units::{parse_bytes, parse_duration};
+pub use window::ActiveWindow;
 use feed::{check_unique_ids, feed_files, load_feed_text, FeedDefaultsFile};
 use report::{parse_toml, FileCtx, Report};
 
@@ -45,7 +52,7 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// `[cluster]`: several nodes share one Redis (see `crate::cluster`);
     /// `None` runs one node on its own, state file included.
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<ClusterConfig>,
     /// Entries of the feeds directory named `*.toml` that are not readable feed
     /// files (a directory, a dangling symlink, a symlink loop). `check-config`
     /// reports them as errors; a running service warns and counts them, since
@@ -212,7 +219,7 @@ struct MainFile {
     http: HttpFile,
     #[serde(default)]
     defaults: FeedDefaultsFile,
-    cluster: Option<crate::cluster::config::ClusterFile>,
+    cluster: Option<cluster::ClusterFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,71 +281,22 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     };
     let file = FileCtx { path, text: &text };
 
-    let listen = match main.listen.as_deref().unwrap_or("127.0.0.1:8080").parse::<SocketAddr>() {
-        Ok(a) => a,
-        Err(_) => {
-            report.at(&file, "listen", "not an address like \"127.0.0.1:8080\" or \"[::]:443\"");
-            "127.0.0.1:8080".parse().unwrap()
-        }
-    };
+    let listeners = validate_listeners(&main, &base, &file, &mut report);
     let feeds_dir = base.join(main.feeds_dir.as_deref().unwrap_or("feeds.d"));
     let state_dir = main.state_dir.as_deref().map(|d| base.join(d));
-    let address = |report: &mut Report, key: &str, text: &str| match text.parse::<SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            report.at(&file, key, &format!("`{text}` is not an address like \"127.0.0.1:9090\""));
-            None
-        }
-    };
-    let tls = match &main.tls {
-        None => None,
-        Some(t) => address(&mut report, "tls.listen", &t.listen).map(|listen| TlsConfig {
-            listen,
-            cert: base.join(&t.cert),
-            key: base.join(&t.key),
-        }),
-    };
-    let admin_listen = match main.admin.listen.as_deref() {
-        None => Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
-        Some("public") => None,
-        Some(text) => address(&mut report, "admin.listen", text),
-    };
     let limits = validate_limits(&main.limits, &file, &mut report);
     let http = validate_http(&main.http, &file, &mut report);
-    let cluster = main.cluster.as_ref().and_then(|raw| {
-        crate::cluster::config::validate(raw, &base, &mut |key, message| report.at(&file, key, message))
-    });
-
-    let mut feeds = Vec::new();
-    let mut ignored_feed_files = Vec::new();
-    match feed_files(&feeds_dir) {
-        Err(e) => report.at(&file, "feeds_dir", &format!("cannot read {}: {e}", feeds_dir.display())),
-        Ok((paths, ignored)) => {
-            ignored_feed_files = ignored;
-            for feed_path in paths {
-                match std::fs::read_to_string(&feed_path) {
-                    Err(e) => report.push(&feed_path, None, "", &format!("cannot read: {e}")),
-                    Ok(feed_text) => {
-                        if let Some(feed) =
-                            load_feed_text(&feed_path, &feed_text, &main.defaults, &mut report)
-                        {
-                            feeds.push(feed);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    check_unique_ids(&feeds, &mut report);
+    let cluster = main.cluster.as_ref().and_then(|raw| cluster::validate(raw, &base, &mut |key, message| report.at(&file, key, message)));
+    let (feeds, ignored_feed_files) = load_feeds(&feeds_dir, &main.defaults, &file, &mut report);
 
     if report.errors.is_empty() {
         Ok(Config {
             source: Some(path.to_path_buf()),
-            listen,
+            listen: listeners.listen,
             feeds_dir,
             state_dir,
-            tls,
-            admin_listen,
+            tls: listeners.tls,
+            admin_listen: listeners.admin_listen,
             limits,
             http,
             feeds,
@@ -349,6 +307,61 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         report.errors.extend(ignored_feed_files);
         Err(ConfigErrors(report.errors))
     }
+}
+
+/// The addresses the service listens on.
+struct Listeners {
+    listen: SocketAddr,
+    tls: Option<TlsConfig>,
+    admin_listen: Option<SocketAddr>,
+}
+
+fn validate_listeners(main: &MainFile, base: &Path, file: &FileCtx, report: &mut Report) -> Listeners {
+    let listen = match main.listen.as_deref().unwrap_or("127.0.0.1:8080").parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            report.at(file, "listen", "not an address like \"127.0.0.1:8080\" or \"[::]:443\"");
+            "127.0.0.1:8080".parse().unwrap()
+        }
+    };
+    let address = |report: &mut Report, key: &str, text: &str| match text.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            report.at(file, key, &format!("`{text}` is not an address like \"127.0.0.1:9090\""));
+            None
+        }
+    };
+    let tls = match &main.tls {
+        None => None,
+        Some(t) => address(report, "tls.listen", &t.listen).map(|listen| TlsConfig { listen, cert: base.join(&t.cert), key: base.join(&t.key) }),
+    };
+    let admin_listen = match main.admin.listen.as_deref() {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        Some("public") => None,
+        Some(text) => address(report, "admin.listen", text),
+    };
+    Listeners { listen, tls, admin_listen }
+}
+
+/// Every feed file of `feeds_dir` that validates, and the `*.toml` entries
+/// that are not feed files at all.
+fn load_feeds(feeds_dir: &Path, defaults: &FeedDefaultsFile, file: &FileCtx, report: &mut Report) -> (Vec<FeedConfig>, Vec<ConfigError>) {
+    let mut feeds = Vec::new();
+    let mut ignored_feed_files = Vec::new();
+    match feed_files(feeds_dir) {
+        Err(e) => report.at(file, "feeds_dir", &format!("cannot read {}: {e}", feeds_dir.display())),
+        Ok((paths, ignored)) => {
+            ignored_feed_files = ignored;
+            for feed_path in paths {
+                match std::fs::read_to_string(&feed_path) {
+                    Err(e) => report.push(&feed_path, None, "", &format!("cannot read: {e}")),
+                    Ok(feed_text) => feeds.extend(load_feed_text(&feed_path, &feed_text, defaults, report)),
+                }
+            }
+        }
+    }
+    check_unique_ids(&feeds, report);
+    (feeds, ignored_feed_files)
 }
 
 fn validate_limits(raw: &LimitsFile, file: &FileCtx, report: &mut Report) -> Limits {

@@ -7,8 +7,28 @@ use std::collections::HashMap;
 
 use super::{Event, FeedDiff};
 use crate::config::FeedConfig;
-use crate::feeds::{FeedUpdate, Polled};
 use crate::model::Game;
+
+/// A good poll of one feed: what the pollers (`crate::feeds`) hand the diff.
+#[derive(Debug)]
+pub struct FeedUpdate {
+    pub feed: String,
+    /// The feed's current `remove_after_missed_polls` (it may change on reload).
+    pub remove_after: u32,
+    pub polled: Polled,
+}
+
+#[derive(Debug)]
+pub enum Polled {
+    /// A new body, parsed.
+    Games(Vec<Game>),
+    /// The upstream answered with what it answered last time (304, or the same
+    /// bytes). Nothing to parse, but it still counts as a poll in which absent
+    /// games stayed absent.
+    Same,
+    /// The feed was removed from the configuration: all its games leave.
+    Retired,
+}
 
 /// One [`FeedDiff`] per feed, each seeded on its first poll from the games the
 /// publisher started with.

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::model::{Game, Team};
 use crate::telemetry;
-pub use feeds::FeedDiffs;
+pub use feeds::{FeedDiffs, FeedUpdate, Polled};
 
 /// What about a game changed. The names are the wire vocabulary of `changes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -9,7 +9,7 @@ use reqwest::header::{
 };
 use reqwest::StatusCode;
 
-use crate::config::FeedConfig;
+use crate::config::{origin_of, FeedConfig};
 use crate::feeds::redirect::{self, Hop, Refusal};
 use crate::feeds::resolver::{self, GuardedResolver};
 use crate::telemetry;
@@ -187,7 +187,7 @@ async fn follow(clients: Clients<'_>, feed: &FeedConfig, conditional: HeaderMap)
         let response = match client.get(url.clone()).headers(headers).timeout(remaining).send().await {
             Ok(response) => response,
             // The hop's name resolved to a link-local address when it connected.
-            Err(e) if resolver::refused_name(&e).is_some() => return Err(refused(feed, &from, Refusal::LinkLocal(redirect::origin_of(&url)))),
+            Err(e) if resolver::refused_name(&e).is_some() => return Err(refused(feed, &from, Refusal::LinkLocal(origin_of(&url)))),
             Err(e) => return Err(request_error(feed, &e)),
         };
         if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
@@ -230,7 +230,7 @@ fn request_error(feed: &FeedConfig, e: &reqwest::Error) -> FetchError {
 /// A redirect from `from` the policy refused: counted, logged, and the poll's error.
 fn refused(feed: &FeedConfig, from: &reqwest::Url, refusal: Refusal) -> FetchError {
     metrics::counter!(telemetry::REDIRECTS_REFUSED, "feed" => feed.id.clone()).increment(1);
-    tracing::warn!(feed = %feed.id, from = %redirect::origin_of(from), reason = %Untrusted(&refusal), "redirect refused");
+    tracing::warn!(feed = %feed.id, from = %origin_of(from), reason = %Untrusted(&refusal), "redirect refused");
     FetchError::Redirect(refusal)
 }
 

@@ -1,17 +1,24 @@
 //! Feeds: the first stage of the pipeline. A [`Poller`] per configured feed,
 //! fired by a [`FeedScheduler`], fetches its upstream, hands the body to the
-//! feed's adapter, and passes good game lists downstream as [`FeedUpdate`]s.
+//! feed's adapter, and passes good game lists downstream as
+//! [`FeedUpdate`]s.
 //!
 //! Everything that can go wrong with an upstream stops here: failures are logged,
 //! recorded in the feed's health, slow the feed down (backoff, Retry-After), and
 //! never reach the diff.
+//!
+//! - [`pipeline`]: the feeds one publisher polls and the step that publishes
+//!   what they change, for a single node and the cluster's leader alike;
+//! - [`fetch`], [`redirect`], [`resolver`]: one poll's HTTP request, the
+//!   redirects it may follow, and the addresses it may connect to;
+//! - [`mode`]: adaptive polling (live or idle); [`health`]: each feed's record.
 
 pub mod fetch;
 pub mod health;
 pub mod mode;
+pub mod pipeline;
 pub mod redirect;
 pub mod resolver;
-pub mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,33 +31,12 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::adapters::{Adapter, AdapterError, FeedLabels};
 use crate::config::{FeedConfig, Schedule};
-use crate::model::Game;
+use crate::diff::{FeedUpdate, Polled};
 use crate::telemetry;
 use crate::untrusted::Untrusted;
 use fetch::{Fetched, Validators};
 pub use health::{FeedHealth, HealthBoard, PollSample};
 use mode::{Outlook, PollMode};
-
-/// A good poll, on its way to the diff.
-#[derive(Debug)]
-pub struct FeedUpdate {
-    pub feed: String,
-    /// The feed's current `remove_after_missed_polls` (it may change on reload).
-    pub remove_after: u32,
-    pub polled: Polled,
-}
-
-#[derive(Debug)]
-pub enum Polled {
-    /// A new body, parsed.
-    Games(Vec<Game>),
-    /// The upstream answered with what it answered last time (304, or the same
-    /// bytes). Nothing to parse, but it still counts as a poll in which absent
-    /// games stayed absent.
-    Same,
-    /// The feed was removed from the configuration: all its games leave.
-    Retired,
-}
 
 /// Why a poll failed. Either way the last good state stays.
 #[derive(Debug, thiserror::Error)]

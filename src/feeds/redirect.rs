@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use reqwest::Url;
 
-use crate::config::FeedConfig;
+use crate::config::{origin_of, FeedConfig};
 
 /// Redirects followed in one poll before it is given up as a failure.
 pub const MAX_HOPS: usize = 5;
@@ -46,12 +46,6 @@ pub enum Refusal {
     TooMany,
     #[error("redirect refused: {0}")]
     BadLocation(String),
-}
-
-/// The origin of a URL as written in `allow_redirects_to` (`https://host[:port]`,
-/// default ports omitted).
-pub fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
 }
 
 /// Resolves a `Location` header against the URL that answered with it.

@@ -19,7 +19,7 @@ pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ use warp::Filter;
 use crate::config::{HttpSettings, Limits};
 use crate::feeds::HealthBoard;
 use crate::hub::Hub;
+use crate::readiness::Readiness;
 use crate::telemetry;
 
 /// What the routes need.
@@ -56,23 +57,6 @@ pub struct ServerContext {
     /// Writes each event to every WebSocket subscriber.
     pub fanout: Arc<core::Fanout>,
     pub subscribers: Arc<Subscribers>,
-}
-
-/// What `/readyz` reports.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// The listeners are bound (the config was loaded before that).
-    pub listening: AtomicBool,
-    /// There is something to serve: a restored state or a first good poll.
-    pub has_data: AtomicBool,
-    /// Shutting down: load balancers should stop sending clients.
-    pub draining: AtomicBool,
-}
-
-impl Readiness {
-    pub fn is_ready(&self) -> bool {
-        self.listening.load(Ordering::Relaxed) && self.has_data.load(Ordering::Relaxed) && !self.draining.load(Ordering::Relaxed)
-    }
 }
 
 /// The client's address, put in each request's extensions by the accept loop.

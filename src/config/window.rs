@@ -1,6 +1,7 @@
-//! Active windows: the hours a feed is worth polling ("Sat,Sun 12:00-23:59").
+//! Active windows, a feed file's `active` key: the hours a feed is worth
+//! polling ("Sat,Sun 12:00-23:59").
 //!
-//! Outside every window a poll is skipped, which saves an upstream's rate limit
+//! Outside every window the poller skips its tick, which saves an upstream's rate limit
 //! for the hours games are played. A window that ends before it starts runs
 //! past midnight and belongs to the day it starts on.
 
@@ -111,7 +112,7 @@ mod tests {
         let w = ActiveWindow::parse("Fri-Sun,Wed 10:00-11:00").unwrap();
         assert!(w.contains(&at("2026-11-25T10:30:00Z"))); // Wednesday
         assert!(!w.contains(&at("2026-11-26T10:30:00Z"))); // Thursday
-        assert!(w.contains(&at("2026-11-30T10:30:00Z")) == false); // Monday
+        assert!(!w.contains(&at("2026-11-30T10:30:00Z"))); // Monday
         assert!(w.contains(&at("2026-11-29T10:30:00Z"))); // Sunday
     }
 

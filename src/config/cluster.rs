@@ -1,5 +1,6 @@
 //! The `[cluster]` section of the main config file: where Redis is, what the
-//! keys are called, and how long a leader's lease lasts.
+//! keys are called, and how long a leader's lease lasts. (`crate::cluster`
+//! runs what it describes.)
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::parse_duration;
+use super::parse_duration;
 
 /// `[cluster]` as written in the file.
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -99,7 +100,48 @@ pub fn validate(raw: &ClusterFile, base: &std::path::Path, problem: &mut dyn FnM
         ok = false;
         problem(key, message);
     };
-    let engine = match (&raw.redis, &raw.sentinels, &raw.master_name) {
+    let engine = validate_engine(raw, &mut bad);
+    let name = raw.name.clone().unwrap_or_else(|| "scoreticker".into());
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        bad("cluster.name", &format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"));
+    }
+    let node_id = raw.node_id.clone().unwrap_or_else(default_node_id);
+    if node_id.is_empty() || node_id.len() > 128 || node_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bad("cluster.node_id", "must be 1 to 128 characters without spaces");
+    }
+    let lease = match raw.lease.as_deref().map(parse_duration) {
+        None => Duration::from_secs(5),
+        Some(Ok(d)) if d >= Duration::from_millis(300) && d <= Duration::from_secs(300) => d,
+        Some(Ok(_)) => {
+            bad("cluster.lease", "must be between 300ms and 5m");
+            Duration::from_secs(5)
+        }
+        Some(Err(m)) => {
+            bad("cluster.lease", &m);
+            Duration::from_secs(5)
+        }
+    };
+    let stream_max_len = raw.stream_max_len.unwrap_or(20_000);
+    if stream_max_len < 100 {
+        bad("cluster.stream_max_len", "must be at least 100 events");
+    }
+    let password_file = raw.password_file.as_ref().map(|p| base.join(p));
+    if let Some(p) = &password_file {
+        match std::fs::read_to_string(p) {
+            Ok(text) if text.trim().is_empty() => bad("cluster.password_file", &format!("{} is empty", p.display())),
+            Ok(_) => {}
+            Err(e) => bad("cluster.password_file", &format!("cannot read {}: {e}", p.display())),
+        }
+    }
+    match (ok, engine) {
+        (true, Some(engine)) => Some(ClusterConfig { engine, name, node_id, lease, stream_max_len, password_file }),
+        _ => None,
+    }
+}
+
+/// `redis`, or `sentinels` with `master_name`.
+fn validate_engine(raw: &ClusterFile, bad: &mut dyn FnMut(&str, &str)) -> Option<Engine> {
+    match (&raw.redis, &raw.sentinels, &raw.master_name) {
         (Some(_), Some(_), _) => {
             bad("cluster.sentinels", "give either `redis` or `sentinels` (with `master_name`), not both");
             None
@@ -141,42 +183,6 @@ pub fn validate(raw: &ClusterFile, base: &std::path::Path, problem: &mut dyn FnM
             bad("cluster", "needs `redis = \"redis://host:port/db\"` or `sentinels` with `master_name`");
             None
         }
-    };
-    let name = raw.name.clone().unwrap_or_else(|| "scoreticker".into());
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-        bad("cluster.name", &format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"));
-    }
-    let node_id = raw.node_id.clone().unwrap_or_else(default_node_id);
-    if node_id.is_empty() || node_id.len() > 128 || node_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        bad("cluster.node_id", "must be 1 to 128 characters without spaces");
-    }
-    let lease = match raw.lease.as_deref().map(parse_duration) {
-        None => Duration::from_secs(5),
-        Some(Ok(d)) if d >= Duration::from_millis(300) && d <= Duration::from_secs(300) => d,
-        Some(Ok(_)) => {
-            bad("cluster.lease", "must be between 300ms and 5m");
-            Duration::from_secs(5)
-        }
-        Some(Err(m)) => {
-            bad("cluster.lease", &m);
-            Duration::from_secs(5)
-        }
-    };
-    let stream_max_len = raw.stream_max_len.unwrap_or(20_000);
-    if stream_max_len < 100 {
-        bad("cluster.stream_max_len", "must be at least 100 events");
-    }
-    let password_file = raw.password_file.as_ref().map(|p| base.join(p));
-    if let Some(p) = &password_file {
-        match std::fs::read_to_string(p) {
-            Ok(text) if text.trim().is_empty() => bad("cluster.password_file", &format!("{} is empty", p.display())),
-            Ok(_) => {}
-            Err(e) => bad("cluster.password_file", &format!("cannot read {}: {e}", p.display())),
-        }
-    }
-    match (ok, engine) {
-        (true, Some(engine)) => Some(ClusterConfig { engine, name, node_id, lease, stream_max_len, password_file }),
-        _ => None,
     }
 }
 
