@@ -383,7 +383,13 @@ async fn silent_peers_are_dropped_and_answering_peers_kept() {
     // A peer that reads (tungstenite answers pings while reading).
     let mut alive = Client::connect(&service.ws("?topics=all")).await;
     alive.hello().await;
-    assert_eq!(service.running.subscribers.total(), 2);
+    // The silent peer's handshake is done on its side; the server counts it once
+    // its task has joined (which may come just after the reader's hello).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while service.running.subscribers.total() < 2 {
+        assert!(std::time::Instant::now() < deadline, "both peers were never counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut heartbeats = 0;
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(5) {
